@@ -1,0 +1,1 @@
+"""The twinport benchmark lab: `python -m benchmarks --help`."""
