@@ -1,0 +1,155 @@
+"""The Quart shell: parse the request, call the core, render the reply.
+
+Resources (database pool, HTTP client, CPU executor) are opened in `before_serving` and
+closed in `after_serving`, on the event loop that will use them.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Any
+
+import httpx
+from quart import Quart, request
+from quart import Response as QuartResponse
+from werkzeug.exceptions import HTTPException
+
+from async_app.db import AsyncDatabase, open_database
+from async_app.driver import AsyncDriver
+from shared_logic import config as configuration
+from shared_logic.context import Context
+from shared_logic.http import Problem, Request, Response, framework_error, internal_error
+from shared_logic.routes import ROUTES, Route, dispatch
+from shared_logic.sql import ensure_schema
+
+log = logging.getLogger("twinport.async_app")
+
+
+def cpu_executor(settings: configuration.Settings) -> Executor:
+    """Where `Compute` effects run, so CPU work never stalls the event loop.
+
+    Processes by default: pure-Python work holds the GIL, so a thread would still slow
+    the loop. forkserver, because forking a process that runs an event loop and threads
+    copies their state mid-flight.
+    """
+    if settings.cpu_executor == "thread":
+        return ThreadPoolExecutor(settings.cpu_workers, thread_name_prefix="cpu")
+    worker = multiprocessing.current_process()
+    if worker.daemon:
+        # Hypercorn starts workers as daemonic processes (its `daemon` setting, true by
+        # default), and multiprocessing refuses children to a daemon. The flag only matters
+        # to our parent; our pool's children exit on EOF if this worker dies.
+        worker.daemon = False
+    return ProcessPoolExecutor(
+        settings.cpu_workers, mp_context=multiprocessing.get_context("forkserver")
+    )
+
+
+class AsyncResources:
+    """Everything this process holds open, and how to close it."""
+
+    def __init__(self, settings: configuration.Settings) -> None:
+        self.settings = settings
+        self._driver: AsyncDriver | None = None
+
+    @property
+    def driver(self) -> AsyncDriver:
+        if self._driver is None:
+            raise RuntimeError("resources are opened by before_serving (use app.test_app())")
+        return self._driver
+
+    async def open(self) -> None:
+        settings = self.settings
+        self.database: AsyncDatabase = await open_database(settings)
+        limits = httpx.Limits(
+            max_connections=settings.upstream_pool_size,
+            max_keepalive_connections=settings.upstream_pool_size,
+        )
+        self.http = httpx.AsyncClient(limits=limits, timeout=settings.upstream_timeout_s)
+        self.cpu = cpu_executor(settings)
+        self._driver = AsyncDriver(self.database, self.http, self.cpu)
+
+    async def close(self) -> None:
+        if self._driver is None:
+            return
+        self._driver = None
+        self.cpu.shutdown(wait=False, cancel_futures=True)
+        await self.http.aclose()
+        await self.database.close()
+
+
+def render(response: Response) -> QuartResponse:
+    return QuartResponse(
+        response.body,
+        status=response.status,
+        headers=response.headers,
+        content_type=response.content_type,
+    )
+
+
+def render_problem(problem: Problem) -> QuartResponse:
+    return render(problem.to_response())
+
+
+def make_view(
+    route: Route, ctx: Context, resources: AsyncResources
+) -> Callable[..., Awaitable[QuartResponse]]:
+    async def view(**path_params: Any) -> QuartResponse:
+        core_request = Request(
+            request.method,
+            request.path,
+            path_params,
+            request.args,
+            request.headers,
+            await request.get_data(as_text=False) if route.body else b"",
+        )
+        return render(await resources.driver.run(dispatch(route, ctx, core_request)))
+
+    view.__name__ = route.name
+    return view
+
+
+def create_app(config: configuration.Settings | Mapping[str, Any] | None = None) -> Quart:
+    settings = configuration.resolve(config)
+    app = Quart(__name__, instance_path=str(settings.instance_path.resolve()))
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["BODY_TIMEOUT"] = settings.body_timeout_s
+    app.config["RESPONSE_TIMEOUT"] = settings.response_timeout_s
+    app.config["TWINPORT_SETTINGS"] = settings
+
+    resources = AsyncResources(settings)
+    app.extensions["twinport"] = resources
+    ctx = Context.create(settings)
+
+    @app.before_serving
+    async def open_resources() -> None:
+        await resources.open()
+        await resources.driver.run(ensure_schema(ctx.sql, random.Random(settings.random_seed)))
+
+    @app.after_serving
+    async def close_resources() -> None:
+        await resources.close()
+
+    for route in ROUTES:
+        app.add_url_rule(
+            route.path, route.name, make_view(route, ctx, resources), methods=[route.method]
+        )
+
+    @app.errorhandler(HTTPException)
+    async def framework_error_handler(exc: HTTPException) -> QuartResponse:
+        allowed = getattr(exc, "valid_methods", None)
+        status = exc.code or 500
+        return render_problem(
+            framework_error(status, request.method, request.path, allowed, settings.max_body_bytes)
+        )
+
+    @app.errorhandler(Exception)
+    async def unexpected_error_handler(exc: Exception) -> QuartResponse:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return render_problem(internal_error())
+
+    return app

@@ -1,0 +1,116 @@
+"""Performs the core's effects with `await`, on the event loop.
+
+The twin of `sync_app/driver.py`: same names, same order, so a side-by-side diff shows
+only `async`/`await` and the resources each concurrency model needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Executor
+from contextlib import suppress
+from functools import partial
+from typing import Any, TypeVar
+
+import httpx
+
+from async_app.db import AsyncDatabase
+from shared_logic.db_errors import translated_errors
+from shared_logic.effects import (
+    Compute,
+    Effect,
+    Execute,
+    ExecuteMany,
+    FetchAll,
+    FetchOne,
+    Gather,
+    HttpGet,
+    Sleep,
+    UpstreamFailed,
+    UseConnection,
+    Workflow,
+)
+from shared_logic.sql import begin_statement
+
+T = TypeVar("T")
+DATABASE_EFFECTS = (FetchOne, FetchAll, Execute, ExecuteMany)
+
+
+class AsyncDriver:
+    def __init__(self, database: AsyncDatabase, http: httpx.AsyncClient, cpu: Executor):
+        self.database = database
+        self.http = http
+        self.cpu = cpu
+
+    async def run(self, workflow: Workflow[T], conn: Any = None) -> T:
+        """Drive a workflow to completion; a failed effect is thrown back into it."""
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                effect = workflow.throw(error) if error is not None else workflow.send(value)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            try:
+                value, error = await self.perform(effect, conn), None
+            except Exception as exc:
+                value, error = None, exc
+
+    async def perform(self, effect: Effect, conn: Any = None) -> Any:
+        if isinstance(effect, UseConnection):
+            return await self.use_connection(effect, conn)
+        if conn is None and isinstance(effect, DATABASE_EFFECTS):
+            with translated_errors():
+                async with self.database.connection() as conn:
+                    return await self.perform(effect, conn)
+        match effect:
+            case FetchOne(sql, params):
+                with translated_errors():
+                    cursor = await conn.execute(sql, params)
+                    return await cursor.fetchone()
+            case FetchAll(sql, params):
+                with translated_errors():
+                    cursor = await conn.execute(sql, params)
+                    return await cursor.fetchall()
+            case Execute(sql, params):
+                with translated_errors():
+                    cursor = await conn.execute(sql, params)
+                    return cursor.rowcount
+            case ExecuteMany(sql, params_seq):
+                with translated_errors():
+                    await self.database.executemany(conn, sql, params_seq)
+                    return None
+            case Sleep(seconds):
+                await asyncio.sleep(seconds)
+                return None
+            case Compute(function, args, offload):
+                if not offload:
+                    return function(*args)  # blocks the event loop: the naive port, on purpose
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(self.cpu, partial(function, *args))
+            case HttpGet(url):
+                try:
+                    reply = await self.http.get(url)
+                except httpx.HTTPError as exc:
+                    raise UpstreamFailed(type(exc).__name__) from exc
+                return reply.status_code, reply.content
+            case Gather(effects):
+                return list(await asyncio.gather(*(self.perform(e) for e in effects)))
+        raise TypeError(f"unknown effect {effect!r}")
+
+    async def use_connection(self, effect: UseConnection, conn: Any) -> Any:
+        if conn is not None:  # nested: join the connection (and transaction) already held
+            return await self.run(effect.steps, conn)
+        with translated_errors():
+            async with self.database.connection() as conn:
+                if not effect.transaction:
+                    return await self.run(effect.steps, conn)
+                await conn.execute(begin_statement(self.database.dialect, effect.write))
+                try:
+                    result = await self.run(effect.steps, conn)
+                except BaseException:
+                    with suppress(Exception):  # a broken connection must not mask the cause
+                        await conn.execute("ROLLBACK")
+                    raise
+                await conn.execute("COMMIT")
+                return result

@@ -1,0 +1,130 @@
+"""Configuration, read once from environment variables, identical for both shells.
+
+Every limit the service enforces is here with an explicit default, so the Flask and the
+Quart app never differ because one framework's default was left in place. The table in
+README.md ("Configuration") is the user-facing copy of this module.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+Backend = Literal["sqlite", "postgresql"]
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    backend: Backend
+    # A filesystem path for SQLite, a libpq conninfo/URL for PostgreSQL.
+    target: str
+
+
+def parse_database_url(url: str) -> DatabaseConfig:
+    """`sqlite:///relative.db`, `sqlite:////absolute.db` or `postgresql://…`."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return DatabaseConfig("postgresql", url)
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        if not path:
+            raise ValueError("DATABASE_URL sqlite:/// needs a file path")
+        return DatabaseConfig("sqlite", str(path if path.startswith("/") else Path(path)))
+    raise ValueError(
+        f"DATABASE_URL must start with sqlite:/// or postgresql:// (got {url[:20]!r}…)"
+    )
+
+
+def _int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _float(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    instance_path: Path = field(default_factory=lambda: Path.cwd() / "instance")
+    database_url: str = ""  # empty = SQLite file in the instance folder
+    upstream_url: str = "http://127.0.0.1:8900"
+    # Per process. Gunicorn -w 4 therefore opens up to 4x this many connections.
+    db_pool_size: int = 10
+    db_pool_timeout_s: float = 10.0  # wait for a free pooled connection before 503
+    db_statement_timeout_s: float = 30.0  # PostgreSQL statement_timeout
+    sqlite_busy_timeout_ms: int = 10_000  # how long a SQLite writer waits for the lock
+    upstream_pool_size: int = 100  # httpx max_connections per process
+    upstream_timeout_s: float = 10.0
+    fanout_threads: int = 32  # sync app: threads per process for Gather
+    cpu_executor: Literal["process", "thread"] = "process"  # async app: where Compute runs
+    cpu_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    max_body_bytes: int = 1 << 20  # Flask/Quart MAX_CONTENT_LENGTH
+    body_timeout_s: float = 60.0  # Quart BODY_TIMEOUT; Gunicorn's own timeout is separate
+    response_timeout_s: float = 3600.0  # Quart RESPONSE_TIMEOUT (Flask has none)
+    random_seed: int | None = None  # fixed seed for reproducible tests
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if environ is None else environ
+        defaults = cls()
+        cpu_executor = env.get("TWINPORT_CPU_EXECUTOR", defaults.cpu_executor)
+        if cpu_executor not in ("process", "thread"):
+            raise ValueError("TWINPORT_CPU_EXECUTOR must be 'process' or 'thread'")
+        seed = env.get("TWINPORT_RANDOM_SEED")
+        settings = cls(
+            instance_path=Path(env.get("TWINPORT_INSTANCE_PATH") or defaults.instance_path),
+            database_url=env.get("DATABASE_URL", ""),
+            upstream_url=env.get("UPSTREAM_URL") or defaults.upstream_url,
+            db_pool_size=_int(env, "TWINPORT_DB_POOL_SIZE", defaults.db_pool_size),
+            db_pool_timeout_s=_float(env, "TWINPORT_DB_POOL_TIMEOUT_S", defaults.db_pool_timeout_s),
+            db_statement_timeout_s=_float(
+                env, "TWINPORT_DB_STATEMENT_TIMEOUT_S", defaults.db_statement_timeout_s
+            ),
+            sqlite_busy_timeout_ms=_int(
+                env, "TWINPORT_SQLITE_BUSY_TIMEOUT_MS", defaults.sqlite_busy_timeout_ms
+            ),
+            upstream_pool_size=_int(
+                env, "TWINPORT_UPSTREAM_POOL_SIZE", defaults.upstream_pool_size
+            ),
+            upstream_timeout_s=_float(
+                env, "TWINPORT_UPSTREAM_TIMEOUT_S", defaults.upstream_timeout_s
+            ),
+            fanout_threads=_int(env, "TWINPORT_FANOUT_THREADS", defaults.fanout_threads),
+            cpu_executor="thread" if cpu_executor == "thread" else "process",
+            cpu_workers=_int(env, "TWINPORT_CPU_WORKERS", defaults.cpu_workers),
+            max_body_bytes=_int(env, "TWINPORT_MAX_BODY_BYTES", defaults.max_body_bytes),
+            body_timeout_s=_float(env, "TWINPORT_BODY_TIMEOUT_S", defaults.body_timeout_s),
+            response_timeout_s=_float(
+                env, "TWINPORT_RESPONSE_TIMEOUT_S", defaults.response_timeout_s
+            ),
+            random_seed=int(seed) if seed else None,
+        )
+        return replace(settings, **overrides) if overrides else settings
+
+    @property
+    def database(self) -> DatabaseConfig:
+        url = self.database_url or f"sqlite:///{self.instance_path / 'twinport.sqlite3'}"
+        return parse_database_url(url)
+
+
+def resolve(config: Settings | Mapping[str, Any] | None) -> Settings:
+    """What `create_app(config)` accepts: None (environment), Settings, or overrides."""
+    if config is None:
+        return Settings.from_env()
+    if isinstance(config, Settings):
+        return config
+    return Settings.from_env(**dict(config))

@@ -1,0 +1,127 @@
+"""Effects: the requests a workflow makes of the outside world.
+
+A workflow is a generator that yields an effect and is sent its result back:
+
+    row = yield FetchOne(sql.select_world, (world_id,))
+
+`sync_app/driver.py` performs effects with blocking calls on a thread; `async_app/driver.py`
+performs the same effects with `await`. A failed effect is thrown back into the workflow as
+one of the exceptions below, so error handling is written once, here in the core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias, TypeVar
+
+T = TypeVar("T")
+
+Row: TypeAlias = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchOne:
+    sql: str
+    params: Sequence[Any] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FetchAll:
+    sql: str
+    params: Sequence[Any] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Execute:
+    """Run one statement; the result is the affected row count."""
+
+    sql: str
+    params: Sequence[Any] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExecuteMany:
+    sql: str
+    params_seq: Sequence[Sequence[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class UseConnection:
+    """Run `steps` on one pooled connection, inside a transaction when `transaction` is set.
+
+    Effects yielded by `steps` go to that connection, so N queries cost one pool checkout.
+    A `write` transaction on SQLite begins with `BEGIN IMMEDIATE`, taking the write lock up
+    front so concurrent writers wait on `busy_timeout` instead of failing mid-transaction.
+    """
+
+    steps: Generator[Any, Any, Any]
+    transaction: bool = False
+    write: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Compute:
+    """Call a pure, picklable CPU-bound function.
+
+    The sync driver calls it on the request thread. The async driver sends it to its
+    executor unless `offload` is False, in which case it runs on the event loop (the
+    deliberately naive variant the benchmarks compare against).
+    """
+
+    function: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    offload: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class HttpGet:
+    """GET a URL; the result is `(status, body_bytes)`."""
+
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Gather:
+    """Perform independent effects concurrently; the result lists theirs in order.
+
+    Threads from the shell's bounded pool in the sync app, `asyncio.gather` in the async app.
+    """
+
+    effects: tuple[Any, ...]
+
+
+Effect: TypeAlias = (
+    FetchOne | FetchAll | Execute | ExecuteMany | UseConnection | Sleep | Compute | HttpGet | Gather
+)
+Workflow: TypeAlias = Generator[Effect, Any, T]
+
+
+class EffectFailed(Exception):
+    """Base of the failures a driver throws back into a workflow."""
+
+
+class DatabaseUnavailable(EffectFailed):
+    """No connection could be had (pool exhausted, server down, lock timeout)."""
+
+
+class UpstreamFailed(EffectFailed):
+    """The upstream HTTP service could not be reached or timed out."""
+
+
+class IntegrityViolation(EffectFailed):
+    """A constraint rejected a write (unique key, foreign key, check)."""
+
+
+def run_pure(workflow: Workflow[T]) -> T:
+    """Run a workflow that must not yield any effect (pure handlers, tests)."""
+    try:
+        effect = next(workflow)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    raise TypeError(f"pure workflow yielded an effect: {effect!r}")

@@ -1,0 +1,158 @@
+"""Framework-neutral request and response values, and RFC 9457 problem details.
+
+The shells translate their framework's request into `Request` and render `Response` back;
+both directions are mechanical, so every status, header and byte is decided here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, Protocol
+
+import orjson
+
+JSON = "application/json"
+PROBLEM_JSON = "application/problem+json"
+TEXT = "text/plain; charset=utf-8"
+HTML = "text/html; charset=utf-8"
+
+
+class QueryArgs(Protocol):
+    """The read side of werkzeug's MultiDict, which Flask and Quart both hand us."""
+
+    def getlist(self, key: str) -> list[str]: ...
+
+    def __contains__(self, key: object) -> bool: ...
+
+
+class Headers(Protocol):
+    def get(self, key: str) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    method: str
+    path: str
+    path_params: Mapping[str, Any]
+    query: QueryArgs
+    headers: Headers
+    body: bytes = b""
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    body: bytes
+    content_type: str | None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+def json_response(
+    payload: Any, status: int = 200, headers: Sequence[tuple[str, str]] = ()
+) -> Response:
+    return Response(status, orjson.dumps(payload), JSON, list(headers))
+
+
+def text_response(text: str, status: int = 200) -> Response:
+    return Response(status, text.encode(), TEXT)
+
+
+def html_response(html: str, status: int = 200) -> Response:
+    return Response(status, html.encode(), HTML)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """An RFC 9457 problem. `type` is a relative URI documented in docs/errors.md."""
+
+    status: int
+    title: str
+    detail: str | None = None
+    type: str = "about:blank"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    headers: Sequence[tuple[str, str]] = ()
+
+    def body(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status}
+        if self.detail is not None:
+            payload["detail"] = self.detail
+        payload.update(self.extra)
+        return payload
+
+    def to_response(self) -> Response:
+        return Response(self.status, orjson.dumps(self.body()), PROBLEM_JSON, list(self.headers))
+
+
+class ProblemError(Exception):
+    """Raised anywhere in a workflow to end the request with a problem response."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.title)
+        self.problem = problem
+
+
+def status_problem(status: int, detail: str | None = None, **extra: Any) -> Problem:
+    """A plain HTTP-status problem (`type: about:blank`, title = the status phrase)."""
+    return Problem(status=status, title=HTTPStatus(status).phrase, detail=detail, extra=extra)
+
+
+# The bodies the shells send for errors their framework detects before our code runs.
+def not_found(path: str) -> Problem:
+    return status_problem(404, f"No route matches {path!r}.")
+
+
+def method_not_allowed(method: str, allowed: Sequence[str]) -> Problem:
+    allow = ", ".join(sorted(allowed))
+    return Problem(
+        status=405,
+        title="Method Not Allowed",
+        detail=f"{method} is not allowed here; allowed: {allow}.",
+        headers=(("Allow", allow),),
+    )
+
+
+def payload_too_large(limit: int) -> Problem:
+    return status_problem(413, f"The request body exceeds the {limit}-byte limit.")
+
+
+def bad_request(detail: str = "The request could not be parsed.") -> Problem:
+    return status_problem(400, detail)
+
+
+def internal_error() -> Problem:
+    # Deliberately says nothing about the cause: no traceback or path reaches a client.
+    return status_problem(500, "The server hit an unexpected error; it has been logged.")
+
+
+def service_unavailable(detail: str, retry_after_s: int | None = None) -> Problem:
+    headers = (("Retry-After", str(retry_after_s)),) if retry_after_s is not None else ()
+    return Problem(503, "Service Unavailable", detail, headers=headers)
+
+
+def http_error(status: int) -> Problem:
+    """Any other framework-raised HTTP error, rendered the same way in both shells."""
+    try:
+        return status_problem(status)
+    except ValueError:
+        return Problem(status, "Error")
+
+
+def framework_error(
+    status: int, method: str, path: str, allowed: Sequence[str] | None, body_limit: int
+) -> Problem:
+    """The body for an error the framework raised before (or instead of) our handler.
+
+    Flask and Quart both raise werkzeug's HTTPException subclasses; each shell passes the
+    status and context here so both answer 404/405/413/… with the same bytes.
+    """
+    if status == 404:
+        return not_found(path)
+    if status == 405:
+        return method_not_allowed(method, allowed or ())
+    if status == 413:
+        return payload_too_large(body_limit)
+    if status == 400:
+        return bad_request()
+    return http_error(status)

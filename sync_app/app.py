@@ -1,0 +1,115 @@
+"""The Flask shell: parse the request, call the core, render the reply.
+
+Resources (database pool, HTTP client, fan-out threads) are opened by the factory, once
+per Gunicorn worker (Gunicorn imports the app after forking unless --preload is given)
+and closed at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import random
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+from flask import Flask, request
+from flask import Response as FlaskResponse
+from werkzeug.exceptions import HTTPException
+
+from shared_logic import config as configuration
+from shared_logic.context import Context
+from shared_logic.http import Problem, Request, Response, framework_error, internal_error
+from shared_logic.routes import ROUTES, Route, dispatch
+from shared_logic.sql import ensure_schema
+from sync_app.db import Database, open_database
+from sync_app.driver import Driver
+
+log = logging.getLogger("twinport.sync_app")
+
+
+class Resources:
+    """Everything this process holds open, and how to close it."""
+
+    def __init__(self, settings: configuration.Settings) -> None:
+        self.database: Database = open_database(settings)
+        limits = httpx.Limits(
+            max_connections=settings.upstream_pool_size,
+            max_keepalive_connections=settings.upstream_pool_size,
+        )
+        self.http = httpx.Client(limits=limits, timeout=settings.upstream_timeout_s)
+        self.fanout = ThreadPoolExecutor(settings.fanout_threads, thread_name_prefix="fanout")
+        self.driver = Driver(self.database, self.http, self.fanout)
+        self.closed = False
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.fanout.shutdown(wait=False, cancel_futures=True)
+        self.http.close()
+        self.database.close()
+
+
+def render(response: Response) -> FlaskResponse:
+    return FlaskResponse(
+        response.body,
+        status=response.status,
+        headers=response.headers,
+        content_type=response.content_type,
+    )
+
+
+def render_problem(problem: Problem) -> FlaskResponse:
+    return render(problem.to_response())
+
+
+def make_view(route: Route, ctx: Context, driver: Driver) -> Callable[..., FlaskResponse]:
+    def view(**path_params: Any) -> FlaskResponse:
+        core_request = Request(
+            request.method,
+            request.path,
+            path_params,
+            request.args,
+            request.headers,
+            request.get_data() if route.body else b"",
+        )
+        return render(driver.run(dispatch(route, ctx, core_request)))
+
+    view.__name__ = route.name
+    return view
+
+
+def create_app(config: configuration.Settings | Mapping[str, Any] | None = None) -> Flask:
+    settings = configuration.resolve(config)
+    app = Flask(__name__, instance_path=str(settings.instance_path.resolve()))
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["TWINPORT_SETTINGS"] = settings
+
+    resources = Resources(settings)
+    atexit.register(resources.close)
+    app.extensions["twinport"] = resources
+    ctx = Context.create(settings)
+    resources.driver.run(ensure_schema(ctx.sql, random.Random(settings.random_seed)))
+
+    for route in ROUTES:
+        app.add_url_rule(
+            route.path, route.name, make_view(route, ctx, resources.driver), methods=[route.method]
+        )
+
+    @app.errorhandler(HTTPException)
+    def framework_error_handler(exc: HTTPException) -> FlaskResponse:
+        allowed = getattr(exc, "valid_methods", None)
+        status = exc.code or 500
+        return render_problem(
+            framework_error(status, request.method, request.path, allowed, settings.max_body_bytes)
+        )
+
+    @app.errorhandler(Exception)
+    def unexpected_error_handler(exc: Exception) -> FlaskResponse:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return render_problem(internal_error())
+
+    return app

@@ -1,0 +1,107 @@
+"""Performs the core's effects with blocking calls, on the calling thread.
+
+The twin of `async_app/driver.py`: same names, same order, so a side-by-side diff shows
+only `async`/`await` and the resources each concurrency model needs.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from typing import Any, TypeVar
+
+import httpx
+
+from shared_logic.db_errors import translated_errors
+from shared_logic.effects import (
+    Compute,
+    Effect,
+    Execute,
+    ExecuteMany,
+    FetchAll,
+    FetchOne,
+    Gather,
+    HttpGet,
+    Sleep,
+    UpstreamFailed,
+    UseConnection,
+    Workflow,
+)
+from shared_logic.sql import begin_statement
+from sync_app.db import Database
+
+T = TypeVar("T")
+DATABASE_EFFECTS = (FetchOne, FetchAll, Execute, ExecuteMany)
+
+
+class Driver:
+    def __init__(self, database: Database, http: httpx.Client, fanout: ThreadPoolExecutor):
+        self.database = database
+        self.http = http
+        self.fanout = fanout
+
+    def run(self, workflow: Workflow[T], conn: Any = None) -> T:
+        """Drive a workflow to completion; a failed effect is thrown back into it."""
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                effect = workflow.throw(error) if error is not None else workflow.send(value)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+            try:
+                value, error = self.perform(effect, conn), None
+            except Exception as exc:
+                value, error = None, exc
+
+    def perform(self, effect: Effect, conn: Any = None) -> Any:
+        if isinstance(effect, UseConnection):
+            return self.use_connection(effect, conn)
+        if conn is None and isinstance(effect, DATABASE_EFFECTS):
+            with translated_errors(), self.database.connection() as conn:
+                return self.perform(effect, conn)
+        match effect:
+            case FetchOne(sql, params):
+                with translated_errors():
+                    return conn.execute(sql, params).fetchone()
+            case FetchAll(sql, params):
+                with translated_errors():
+                    return conn.execute(sql, params).fetchall()
+            case Execute(sql, params):
+                with translated_errors():
+                    return conn.execute(sql, params).rowcount
+            case ExecuteMany(sql, params_seq):
+                with translated_errors():
+                    conn.cursor().executemany(sql, params_seq)
+                    return None
+            case Sleep(seconds):
+                time.sleep(seconds)
+                return None
+            case Compute(function, args):
+                return function(*args)  # on this request thread, holding the GIL
+            case HttpGet(url):
+                try:
+                    reply = self.http.get(url)
+                except httpx.HTTPError as exc:
+                    raise UpstreamFailed(type(exc).__name__) from exc
+                return reply.status_code, reply.content
+            case Gather(effects):
+                return list(self.fanout.map(self.perform, effects))
+        raise TypeError(f"unknown effect {effect!r}")
+
+    def use_connection(self, effect: UseConnection, conn: Any) -> Any:
+        if conn is not None:  # nested: join the connection (and transaction) already held
+            return self.run(effect.steps, conn)
+        with translated_errors(), self.database.connection() as conn:
+            if not effect.transaction:
+                return self.run(effect.steps, conn)
+            conn.execute(begin_statement(self.database.dialect, effect.write))
+            try:
+                result = self.run(effect.steps, conn)
+            except BaseException:
+                with suppress(Exception):  # a broken connection must not mask the cause
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
