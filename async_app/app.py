@@ -82,7 +82,14 @@ class AsyncResources:
         await self.database.close()
 
 
-def render(response: Response) -> QuartResponse:
+def render(response: Response, driver: AsyncDriver | None = None) -> QuartResponse:
+    if response.stream is not None and driver is not None:
+        return QuartResponse(
+            driver.iterate(response.stream),
+            status=response.status,
+            headers=response.headers,
+            content_type=response.content_type,
+        )
     return QuartResponse(
         response.body,
         status=response.status,
@@ -107,7 +114,8 @@ def make_view(
             request.headers,
             await request.get_data(as_text=False) if route.body else b"",
         )
-        return render(await resources.driver.run(dispatch(route, ctx, core_request)))
+        driver = resources.driver
+        return render(await driver.run(dispatch(route, ctx, core_request)), driver)
 
     view.__name__ = route.name
     return view

@@ -7,6 +7,7 @@ only `async`/`await` and the resources each concurrency model needs.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from contextlib import suppress
 from functools import partial
@@ -19,6 +20,7 @@ from shared_logic.db_errors import translated_errors
 from shared_logic.effects import (
     Compute,
     Effect,
+    Emit,
     Execute,
     ExecuteMany,
     FetchAll,
@@ -55,6 +57,27 @@ class AsyncDriver:
                 value, error = await self.perform(effect, conn), None
             except Exception as exc:
                 value, error = None, exc
+
+    async def iterate(self, stream: Workflow[None]) -> AsyncIterator[bytes]:
+        """Drive a streaming body, handing each `Emit` to the ASGI server as a chunk."""
+        value: Any = None
+        error: BaseException | None = None
+        try:
+            while True:
+                try:
+                    effect = stream.throw(error) if error is not None else stream.send(value)
+                except StopIteration:
+                    return
+                if isinstance(effect, Emit):
+                    value, error = None, None
+                    yield effect.data  # cancelled or closed here if the client left
+                    continue
+                try:
+                    value, error = await self.perform(effect), None
+                except Exception as exc:
+                    value, error = None, exc
+        finally:
+            stream.close()
 
     async def perform(self, effect: Effect, conn: Any = None) -> Any:
         if isinstance(effect, UseConnection):

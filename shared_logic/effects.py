@@ -96,8 +96,30 @@ class Gather:
     effects: tuple[Any, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """Send `data` to the client now (streaming responses only); the result is None.
+
+    A streaming response's body is a workflow that yields `Emit` between ordinary
+    effects. The drivers turn it into an iterator (sync) or async iterator (async) for the
+    framework to write out; when the client goes away, the framework closes that
+    iterator and the driver closes the workflow, so its `finally` blocks run.
+    """
+
+    data: bytes
+
+
 Effect: TypeAlias = (
-    FetchOne | FetchAll | Execute | ExecuteMany | UseConnection | Sleep | Compute | HttpGet | Gather
+    FetchOne
+    | FetchAll
+    | Execute
+    | ExecuteMany
+    | UseConnection
+    | Sleep
+    | Compute
+    | HttpGet
+    | Gather
+    | Emit
 )
 Workflow: TypeAlias = Generator[Effect, Any, T]
 

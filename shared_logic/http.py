@@ -6,7 +6,7 @@ both directions are mechanical, so every status, header and byte is decided here
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Protocol
@@ -47,6 +47,8 @@ class Response:
     body: bytes
     content_type: str | None
     headers: list[tuple[str, str]] = field(default_factory=list)
+    # A streaming body: a workflow yielding `effects.Emit(chunk)`; `body` is then ignored.
+    stream: Generator[Any, Any, None] | None = None
 
 
 def json_response(

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from shared_logic import operations, probes, standard
+from shared_logic import operations, probes, standard, streams
 from shared_logic.context import Context
 from shared_logic.effects import DatabaseUnavailable, Workflow
 from shared_logic.http import (
@@ -177,6 +177,16 @@ ROUTES: tuple[Route, ...] = (
             **BAD_PARAMS,
             502: Reply("Upstream failed", PROBLEM_JSON),
         },
+    ),
+    Route(
+        "stream_ticks",
+        "GET",
+        "/stream/ticks",
+        streams.ticks,
+        "Server-sent events: `count` ticks `interval_ms` apart",
+        "streams",
+        params=(streams.TICK_COUNT, streams.TICK_INTERVAL_MS),
+        replies={200: Reply("An event stream", streams.EVENT_STREAM, STRING), **BAD_PARAMS},
     ),
     Route(
         "healthz",

@@ -53,7 +53,14 @@ class Resources:
         self.database.close()
 
 
-def render(response: Response) -> FlaskResponse:
+def render(response: Response, driver: Driver | None = None) -> FlaskResponse:
+    if response.stream is not None and driver is not None:
+        return FlaskResponse(
+            driver.iterate(response.stream),
+            status=response.status,
+            headers=response.headers,
+            content_type=response.content_type,
+        )
     return FlaskResponse(
         response.body,
         status=response.status,
@@ -76,7 +83,7 @@ def make_view(route: Route, ctx: Context, driver: Driver) -> Callable[..., Flask
             request.headers,
             request.get_data() if route.body else b"",
         )
-        return render(driver.run(dispatch(route, ctx, core_request)))
+        return render(driver.run(dispatch(route, ctx, core_request)), driver)
 
     view.__name__ = route.name
     return view

@@ -7,6 +7,7 @@ only `async`/`await` and the resources each concurrency model needs.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from shared_logic.db_errors import translated_errors
 from shared_logic.effects import (
     Compute,
     Effect,
+    Emit,
     Execute,
     ExecuteMany,
     FetchAll,
@@ -54,6 +56,27 @@ class Driver:
                 value, error = self.perform(effect, conn), None
             except Exception as exc:
                 value, error = None, exc
+
+    def iterate(self, stream: Workflow[None]) -> Iterator[bytes]:
+        """Drive a streaming body, handing each `Emit` to the WSGI server as a chunk."""
+        value: Any = None
+        error: BaseException | None = None
+        try:
+            while True:
+                try:
+                    effect = stream.throw(error) if error is not None else stream.send(value)
+                except StopIteration:
+                    return
+                if isinstance(effect, Emit):
+                    value, error = None, None
+                    yield effect.data  # the server closes us here if the client left
+                    continue
+                try:
+                    value, error = self.perform(effect), None
+                except Exception as exc:
+                    value, error = None, exc
+        finally:
+            stream.close()
 
     def perform(self, effect: Effect, conn: Any = None) -> Any:
         if isinstance(effect, UseConnection):
