@@ -1,0 +1,29 @@
+"""Production settings for the Flask twin: `gunicorn -c sync_app/gunicorn.conf.py sync_app:app`.
+
+The bare `gunicorn -w 4 --threads 2 sync_app:app` works without this file; these values
+make the choices explicit and line them up with `async_app/hypercorn.toml` so that the
+two servers differ only where their concurrency models do. Each value can be overridden
+on the command line (command-line flags win over this file).
+"""
+
+import os
+
+bind = [os.environ.get("TWINPORT_BIND", "127.0.0.1:8000")]
+# gthread: each worker process runs `threads` request threads. 4 x 2 = 8 requests at once.
+worker_class = "gthread"
+workers = int(os.environ.get("TWINPORT_WORKERS", "4"))
+threads = int(os.environ.get("TWINPORT_THREADS", "2"))
+# Gunicorn's default; Hypercorn's is 100, so hypercorn.toml raises it to match.
+backlog = 2048
+# gthread's `timeout` is a worker heartbeat (the main loop pings it), not a per-request
+# limit, so long SSE streams survive; a worker stuck for this long is restarted.
+timeout = 30
+graceful_timeout = 30  # SIGTERM: finish in-flight requests (and jobs) for up to this long
+keepalive = 5  # seconds an idle keep-alive connection is held (Hypercorn: keep_alive_timeout)
+# Request-head limits (Gunicorn defaults, stated so they are visible next to Hypercorn's).
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
+accesslog = None
+errorlog = "-"
+loglevel = "info"
