@@ -16,9 +16,11 @@ from typing import Any, TypeVar
 import httpx
 
 from async_app.db import AsyncDatabase
+from shared_logic import files
 from shared_logic.db_errors import translated_errors
 from shared_logic.effects import (
     Compute,
+    DeleteFile,
     Effect,
     Emit,
     Execute,
@@ -27,10 +29,12 @@ from shared_logic.effects import (
     FetchOne,
     Gather,
     HttpGet,
+    ReadFile,
     Sleep,
     UpstreamFailed,
     UseConnection,
     Workflow,
+    WriteFile,
 )
 from shared_logic.sql import begin_statement
 
@@ -119,6 +123,15 @@ class AsyncDriver:
                 return reply.status_code, reply.content
             case Gather(effects):
                 return list(await asyncio.gather(*(self.perform(e) for e in effects)))
+            case WriteFile(path, data):
+                with files.translated_errors():
+                    return await asyncio.to_thread(files.write_atomically, path, data)
+            case ReadFile(path, offset, length):
+                with files.translated_errors():
+                    return await asyncio.to_thread(files.read_range, path, offset, length)
+            case DeleteFile(path):
+                with files.translated_errors():
+                    return await asyncio.to_thread(files.delete, path)
         raise TypeError(f"unknown effect {effect!r}")
 
     async def use_connection(self, effect: UseConnection, conn: Any) -> Any:

@@ -73,6 +73,9 @@ class Settings:
     cpu_executor: Literal["process", "thread"] = "process"  # async app: where Compute runs
     cpu_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     max_body_bytes: int = 1 << 20  # Flask/Quart MAX_CONTENT_LENGTH
+    # One uploaded attachment (checked in the core, 413). The whole multipart body must also
+    # fit max_body_bytes, so raise both together.
+    max_attachment_bytes: int = 512 << 10
     body_timeout_s: float = 60.0  # Quart BODY_TIMEOUT; Gunicorn's own timeout is separate
     response_timeout_s: float = 3600.0  # Quart RESPONSE_TIMEOUT (Flask has none)
     random_seed: int | None = None  # fixed seed for reproducible tests
@@ -107,6 +110,9 @@ class Settings:
             cpu_executor="thread" if cpu_executor == "thread" else "process",
             cpu_workers=_int(env, "TWINPORT_CPU_WORKERS", defaults.cpu_workers),
             max_body_bytes=_int(env, "TWINPORT_MAX_BODY_BYTES", defaults.max_body_bytes),
+            max_attachment_bytes=_int(
+                env, "TWINPORT_MAX_ATTACHMENT_BYTES", defaults.max_attachment_bytes
+            ),
             body_timeout_s=_float(env, "TWINPORT_BODY_TIMEOUT_S", defaults.body_timeout_s),
             response_timeout_s=_float(
                 env, "TWINPORT_RESPONSE_TIMEOUT_S", defaults.response_timeout_s

@@ -109,6 +109,35 @@ class Emit:
     data: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class WriteFile:
+    """Store `data` at `path` all or nothing; the result is None.
+
+    The drivers write a temporary file beside `path`, flush it to disk and rename it into
+    place (`shared_logic.files.write_atomically`), so a failed or interrupted write never
+    leaves a partial file under the final name.
+    """
+
+    path: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ReadFile:
+    """Read up to `length` bytes of `path` from `offset`; the result is the bytes read."""
+
+    path: str
+    offset: int = 0
+    length: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteFile:
+    """Remove `path` if it exists; the result is None."""
+
+    path: str
+
+
 Effect: TypeAlias = (
     FetchOne
     | FetchAll
@@ -120,6 +149,9 @@ Effect: TypeAlias = (
     | HttpGet
     | Gather
     | Emit
+    | WriteFile
+    | ReadFile
+    | DeleteFile
 )
 Workflow: TypeAlias = Generator[Effect, Any, T]
 
@@ -138,6 +170,10 @@ class UpstreamFailed(EffectFailed):
 
 class IntegrityViolation(EffectFailed):
     """A constraint rejected a write (unique key, foreign key, check)."""
+
+
+class StorageFailed(EffectFailed):
+    """A file effect failed (missing file, full disk, permissions)."""
 
 
 def run_pure(workflow: Workflow[T]) -> T:

@@ -14,9 +14,11 @@ from typing import Any, TypeVar
 
 import httpx
 
+from shared_logic import files
 from shared_logic.db_errors import translated_errors
 from shared_logic.effects import (
     Compute,
+    DeleteFile,
     Effect,
     Emit,
     Execute,
@@ -25,10 +27,12 @@ from shared_logic.effects import (
     FetchOne,
     Gather,
     HttpGet,
+    ReadFile,
     Sleep,
     UpstreamFailed,
     UseConnection,
     Workflow,
+    WriteFile,
 )
 from shared_logic.sql import begin_statement
 from sync_app.db import Database
@@ -111,6 +115,15 @@ class Driver:
                 return reply.status_code, reply.content
             case Gather(effects):
                 return list(self.fanout.map(self.perform, effects))
+            case WriteFile(path, data):
+                with files.translated_errors():
+                    return files.write_atomically(path, data)
+            case ReadFile(path, offset, length):
+                with files.translated_errors():
+                    return files.read_range(path, offset, length)
+            case DeleteFile(path):
+                with files.translated_errors():
+                    return files.delete(path)
         raise TypeError(f"unknown effect {effect!r}")
 
     def use_connection(self, effect: UseConnection, conn: Any) -> Any:
