@@ -20,11 +20,12 @@ from werkzeug.exceptions import HTTPException
 
 from async_app.db import AsyncDatabase, open_database
 from async_app.driver import AsyncDriver
+from async_app.jobs import AsyncJobRunner
 from shared_logic import config as configuration
 from shared_logic.context import Context
 from shared_logic.http import Problem, Request, Response, framework_error, internal_error
 from shared_logic.routes import ROUTES, Route, dispatch
-from shared_logic.sql import ensure_schema
+from shared_logic.sql import STATEMENTS, ensure_schema
 
 log = logging.getLogger("twinport.async_app")
 
@@ -72,10 +73,13 @@ class AsyncResources:
         self.http = httpx.AsyncClient(limits=limits, timeout=settings.upstream_timeout_s)
         self.cpu = cpu_executor(settings)
         self._driver = AsyncDriver(self.database, self.http, self.cpu)
+        self.jobs = AsyncJobRunner(self._driver, STATEMENTS[self.database.dialect].jobs, settings)
+        self._driver.submit_job = self.jobs.submit
 
     async def close(self) -> None:
         if self._driver is None:
             return
+        await self.jobs.shutdown()  # first: it needs the database to record what it interrupts
         self._driver = None
         self.cpu.shutdown(wait=False, cancel_futures=True)
         await self.http.aclose()
@@ -90,12 +94,18 @@ def render(response: Response, driver: AsyncDriver | None = None) -> QuartRespon
             headers=response.headers,
             content_type=response.content_type,
         )
-    return QuartResponse(
+    rendered = QuartResponse(
         response.body,
         status=response.status,
         headers=response.headers,
         content_type=response.content_type,
     )
+    if response.status in (204, 304):
+        # These carry no content (RFC 9110), so no Content-Type or Content-Length either:
+        # Flask and Quart would add their defaults (text/html; Quart also Content-Length: 0).
+        rendered.headers.pop("Content-Type", None)
+        rendered.headers.pop("Content-Length", None)
+    return rendered
 
 
 def render_problem(problem: Problem) -> QuartResponse:
@@ -137,6 +147,7 @@ def create_app(config: configuration.Settings | Mapping[str, Any] | None = None)
     async def open_resources() -> None:
         await resources.open()
         await resources.driver.run(ensure_schema(ctx.sql, random.Random(settings.random_seed)))
+        await resources.jobs.start()
 
     @app.after_serving
     async def close_resources() -> None:

@@ -7,7 +7,7 @@ only `async`/`await` and the resources each concurrency model needs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
 from contextlib import suppress
 from functools import partial
@@ -31,6 +31,7 @@ from shared_logic.effects import (
     HttpGet,
     ReadFile,
     Sleep,
+    Submit,
     UpstreamFailed,
     UseConnection,
     Workflow,
@@ -47,6 +48,8 @@ class AsyncDriver:
         self.database = database
         self.http = http
         self.cpu = cpu
+        # Set by the shell once its job runner exists; `Submit` effects go to it.
+        self.submit_job: Callable[[Workflow[Any]], bool] | None = None
 
     async def run(self, workflow: Workflow[T], conn: Any = None) -> T:
         """Drive a workflow to completion; a failed effect is thrown back into it."""
@@ -132,6 +135,10 @@ class AsyncDriver:
             case DeleteFile(path):
                 with files.translated_errors():
                     return await asyncio.to_thread(files.delete, path)
+            case Submit(job):
+                if self.submit_job is None:
+                    raise RuntimeError("this process has no job runner")
+                return self.submit_job(job)
         raise TypeError(f"unknown effect {effect!r}")
 
     async def use_connection(self, effect: UseConnection, conn: Any) -> Any:

@@ -79,6 +79,19 @@ class Settings:
     body_timeout_s: float = 60.0  # Quart BODY_TIMEOUT; Gunicorn's own timeout is separate
     response_timeout_s: float = 3600.0  # Quart RESPONSE_TIMEOUT (Flask has none)
     random_seed: int | None = None  # fixed seed for reproducible tests
+    # Sessions (HTML pages): production refuses to start without SECRET_KEY; development
+    # generates one, once, in the instance folder (shared_logic/sessions.py).
+    environment: Literal["development", "production"] = "development"  # TWINPORT_ENV
+    secret_key: str = ""  # SECRET_KEY
+    session_cookie_secure: bool = False  # add `Secure` to the session cookie (HTTPS only)
+    session_max_age_s: int = 14 * 24 * 3600  # signed sessions older than this are ignored
+    # Background jobs (shared_logic/jobs.py), per process: Gunicorn -w 4 runs 4 runners.
+    job_workers: int = 2  # jobs running at once
+    job_queue_size: int = 16  # accepted jobs waiting for a worker; beyond that, 503
+    job_grace_s: float = 10.0  # on shutdown, wait this long for running jobs
+    job_heartbeat_s: float = 5.0  # a runner refreshes its jobs' heartbeat this often
+    job_stale_s: float = 30.0  # a queued/running job without heartbeat this long is orphaned
+    job_events_poll_s: float = 0.5  # GET /jobs/<id>/events re-reads the job this often
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -88,6 +101,9 @@ class Settings:
         if cpu_executor not in ("process", "thread"):
             raise ValueError("TWINPORT_CPU_EXECUTOR must be 'process' or 'thread'")
         seed = env.get("TWINPORT_RANDOM_SEED")
+        environment = env.get("TWINPORT_ENV", defaults.environment)
+        if environment not in ("development", "production"):
+            raise ValueError("TWINPORT_ENV must be 'development' or 'production'")
         settings = cls(
             instance_path=Path(env.get("TWINPORT_INSTANCE_PATH") or defaults.instance_path),
             database_url=env.get("DATABASE_URL", ""),
@@ -118,6 +134,18 @@ class Settings:
                 env, "TWINPORT_RESPONSE_TIMEOUT_S", defaults.response_timeout_s
             ),
             random_seed=int(seed) if seed else None,
+            environment="production" if environment == "production" else "development",
+            secret_key=env.get("SECRET_KEY", ""),
+            session_cookie_secure=env.get("TWINPORT_SESSION_COOKIE_SECURE", "") in ("1", "true"),
+            session_max_age_s=_int(env, "TWINPORT_SESSION_MAX_AGE_S", defaults.session_max_age_s),
+            job_workers=_int(env, "TWINPORT_JOB_WORKERS", defaults.job_workers),
+            job_queue_size=_int(env, "TWINPORT_JOB_QUEUE_SIZE", defaults.job_queue_size),
+            job_grace_s=_float(env, "TWINPORT_JOB_GRACE_S", defaults.job_grace_s),
+            job_heartbeat_s=_float(env, "TWINPORT_JOB_HEARTBEAT_S", defaults.job_heartbeat_s),
+            job_stale_s=_float(env, "TWINPORT_JOB_STALE_S", defaults.job_stale_s),
+            job_events_poll_s=_float(
+                env, "TWINPORT_JOB_EVENTS_POLL_S", defaults.job_events_poll_s
+            ),
         )
         return replace(settings, **overrides) if overrides else settings
 

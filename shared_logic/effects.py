@@ -138,6 +138,18 @@ class DeleteFile:
     path: str
 
 
+@dataclass(frozen=True, slots=True)
+class Submit:
+    """Hand a background workflow to this process's bounded job runner.
+
+    The result is True when the runner took it, False when its queue is full (the caller
+    answers 503). The runner drives `job` on its own worker (a thread in the sync app, an
+    asyncio task in the async app), outside any request.
+    """
+
+    job: Generator[Any, Any, Any]
+
+
 Effect: TypeAlias = (
     FetchOne
     | FetchAll
@@ -152,6 +164,7 @@ Effect: TypeAlias = (
     | WriteFile
     | ReadFile
     | DeleteFile
+    | Submit
 )
 Workflow: TypeAlias = Generator[Effect, Any, T]
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from shared_logic import operations, probes, standard, streams
+from shared_logic import attachments, jobs, notes, operations, probes, standard, streams
 from shared_logic.context import Context
 from shared_logic.effects import DatabaseUnavailable, Workflow
 from shared_logic.http import (
@@ -33,7 +33,7 @@ class Reply:
     """Documentation of one response a route can give (for /openapi.json)."""
 
     description: str
-    content_type: str = JSON
+    content_type: str | None = JSON  # None: no body (204, 304)
     schema: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -49,6 +49,8 @@ class Route:
     replies: Mapping[int, Reply] = field(default_factory=dict)
     # What the shell must read before calling the core; GET routes read nothing.
     body: Literal[None, "raw"] = None
+    # Documentation of the request body (for /openapi.json): media type -> JSON Schema.
+    accepts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def _object(**properties: Any) -> dict[str, Any]:
@@ -62,6 +64,22 @@ WORLDS = {"type": "array", "items": WORLD}
 FIB = _object(n=INTEGER, rounds=INTEGER, last_digits=INTEGER, sha256=STRING)
 BAD_PARAMS = {400: Reply("Invalid query parameters", PROBLEM_JSON)}
 DB_DOWN = {503: Reply("Database unavailable", PROBLEM_JSON)}
+NOTE_NOT_FOUND = {404: Reply("No such note", PROBLEM_JSON)}
+# What a bad JSON body gets (shared_logic/bodies.py), besides 422 for invalid fields.
+BAD_JSON_BODY = {
+    400: Reply("Empty body, invalid UTF-8 or malformed JSON", PROBLEM_JSON),
+    413: Reply("Body larger than the configured limit", PROBLEM_JSON),
+    415: Reply("Not a JSON body (Content-Type)", PROBLEM_JSON),
+    422: Reply("Invalid fields, each listed in `errors`", PROBLEM_JSON),
+}
+IF_MATCH_REPLIES = {
+    412: Reply("If-Match names a revision that is no longer current", PROBLEM_JSON),
+    428: Reply("If-Match is missing", PROBLEM_JSON),
+}
+NOTE_REPLY = Reply("The note; ETag names its revision", JSON, notes.NOTE_SCHEMA)
+NOT_MODIFIED = Reply("Not modified (If-None-Match matched)", None)
+BINARY = "application/octet-stream"
+FILE = {"type": "string", "format": "binary"}
 
 ROUTES: tuple[Route, ...] = (
     Route(
@@ -187,6 +205,167 @@ ROUTES: tuple[Route, ...] = (
         "streams",
         params=(streams.TICK_COUNT, streams.TICK_INTERVAL_MS),
         replies={200: Reply("An event stream", streams.EVENT_STREAM, STRING), **BAD_PARAMS},
+    ),
+    Route(
+        "notes_create",
+        "POST",
+        "/api/notes",
+        notes.create_note,
+        "Create a note",
+        "notes",
+        replies={201: NOTE_REPLY, **BAD_JSON_BODY, **DB_DOWN},
+        body="raw",
+        accepts={"application/json": notes.NEW_NOTE_SCHEMA},
+    ),
+    Route(
+        "notes_list",
+        "GET",
+        "/api/notes",
+        notes.list_notes,
+        "Notes, newest first, a page at a time (follow `next` / the Link header)",
+        "notes",
+        params=(notes.LIMIT, notes.CURSOR, notes.TAG),
+        replies={
+            200: Reply("A page of notes", JSON, notes.NOTE_PAGE_SCHEMA),
+            **BAD_PARAMS,
+            **DB_DOWN,
+        },
+    ),
+    Route(
+        "notes_get",
+        "GET",
+        "/api/notes/<int:note_id>",
+        notes.get_note,
+        "One note; If-None-Match with its ETag gives 304",
+        "notes",
+        replies={
+            200: NOTE_REPLY,
+            304: NOT_MODIFIED,
+            **NOTE_NOT_FOUND,
+            **DB_DOWN,
+        },
+    ),
+    Route(
+        "notes_update",
+        "PATCH",
+        "/api/notes/<int:note_id>",
+        notes.update_note,
+        "Change some fields of a note (merge patch); requires If-Match",
+        "notes",
+        replies={
+            200: NOTE_REPLY,
+            **BAD_JSON_BODY,
+            **NOTE_NOT_FOUND,
+            **IF_MATCH_REPLIES,
+            **DB_DOWN,
+        },
+        body="raw",
+        accepts={media: notes.NOTE_PATCH_SCHEMA for media in notes.JSON_BODIES},
+    ),
+    Route(
+        "notes_delete",
+        "DELETE",
+        "/api/notes/<int:note_id>",
+        notes.delete_note,
+        "Delete a note and its attachments; requires If-Match",
+        "notes",
+        replies={
+            204: Reply("Deleted", None),
+            **NOTE_NOT_FOUND,
+            **IF_MATCH_REPLIES,
+            **DB_DOWN,
+        },
+    ),
+    Route(
+        "notes_like",
+        "POST",
+        "/api/notes/<int:note_id>/likes",
+        notes.like_note,
+        "Add one like, atomically",
+        "notes",
+        replies={
+            200: Reply("The new count", JSON, notes.LIKES_SCHEMA),
+            **NOTE_NOT_FOUND,
+            **DB_DOWN,
+        },
+    ),
+    Route(
+        "attachments_upload",
+        "POST",
+        "/api/notes/<int:note_id>/attachments",
+        attachments.upload,
+        "Attach a file (multipart/form-data, one part named `file`)",
+        "notes",
+        replies={
+            201: Reply("Stored; ETag is its SHA-256", JSON, attachments.ATTACHMENT_SCHEMA),
+            400: Reply("Malformed multipart body", PROBLEM_JSON),
+            **NOTE_NOT_FOUND,
+            413: Reply("Body or file larger than the configured limits", PROBLEM_JSON),
+            415: Reply("Not multipart/form-data, or a file type not accepted", PROBLEM_JSON),
+            422: Reply("No single `file` part, empty, or type contradicts content", PROBLEM_JSON),
+            503: Reply("Database or file storage unavailable", PROBLEM_JSON),
+        },
+        body="raw",
+        accepts={"multipart/form-data": attachments.UPLOAD_SCHEMA},
+    ),
+    Route(
+        "attachments_download",
+        "GET",
+        "/api/notes/<int:note_id>/attachments/<int:attachment_id>",
+        attachments.download,
+        "The file; supports If-None-Match, Range and If-Range",
+        "notes",
+        replies={
+            200: Reply("The whole file (Content-Type as stored)", BINARY, FILE),
+            206: Reply("The requested byte range (Content-Range)", BINARY, FILE),
+            304: NOT_MODIFIED,
+            404: Reply("No such note or attachment", PROBLEM_JSON),
+            416: Reply("Range not satisfiable (Content-Range: bytes */size)", PROBLEM_JSON),
+            503: Reply("Database or file storage unavailable", PROBLEM_JSON),
+        },
+    ),
+    Route(
+        "jobs_create",
+        "POST",
+        "/jobs",
+        jobs.create_job,
+        "Start a background job: `{\"kind\": ..., \"params\": {...}}`",
+        "jobs",
+        replies={
+            202: Reply("Accepted; Location names the job", JSON, jobs.JOB_SCHEMA),
+            400: Reply("Empty body, invalid UTF-8 or malformed JSON", PROBLEM_JSON),
+            413: Reply("Body larger than the configured limit", PROBLEM_JSON),
+            415: Reply("Not a JSON body (Content-Type)", PROBLEM_JSON),
+            422: Reply("Unknown kind or invalid params, each listed in `errors`", PROBLEM_JSON),
+            503: Reply("Job queue full (see Retry-After) or database unavailable", PROBLEM_JSON),
+        },
+        body="raw",
+    ),
+    Route(
+        "jobs_get",
+        "GET",
+        "/jobs/<int:job_id>",
+        jobs.get_job,
+        "A job's state, progress and result",
+        "jobs",
+        replies={
+            200: Reply("The job", JSON, jobs.JOB_SCHEMA),
+            404: Reply("No such job", PROBLEM_JSON),
+            **DB_DOWN,
+        },
+    ),
+    Route(
+        "jobs_events",
+        "GET",
+        "/jobs/<int:job_id>/events",
+        jobs.job_events,
+        "Server-sent events: `progress` on each change, then `done` (or `timeout`)",
+        "jobs",
+        replies={
+            200: Reply("An event stream of job views", streams.EVENT_STREAM, STRING),
+            404: Reply("No such job", PROBLEM_JSON),
+            **DB_DOWN,
+        },
     ),
     Route(
         "healthz",

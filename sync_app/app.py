@@ -23,9 +23,10 @@ from shared_logic import config as configuration
 from shared_logic.context import Context
 from shared_logic.http import Problem, Request, Response, framework_error, internal_error
 from shared_logic.routes import ROUTES, Route, dispatch
-from shared_logic.sql import ensure_schema
+from shared_logic.sql import STATEMENTS, ensure_schema
 from sync_app.db import Database, open_database
 from sync_app.driver import Driver
+from sync_app.jobs import JobRunner
 
 log = logging.getLogger("twinport.sync_app")
 
@@ -42,12 +43,15 @@ class Resources:
         self.http = httpx.Client(limits=limits, timeout=settings.upstream_timeout_s)
         self.fanout = ThreadPoolExecutor(settings.fanout_threads, thread_name_prefix="fanout")
         self.driver = Driver(self.database, self.http, self.fanout)
+        self.jobs = JobRunner(self.driver, STATEMENTS[self.database.dialect].jobs, settings)
+        self.driver.submit_job = self.jobs.submit
         self.closed = False
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
+        self.jobs.shutdown()  # first: it needs the database to record what it interrupts
         self.fanout.shutdown(wait=False, cancel_futures=True)
         self.http.close()
         self.database.close()
@@ -61,12 +65,18 @@ def render(response: Response, driver: Driver | None = None) -> FlaskResponse:
             headers=response.headers,
             content_type=response.content_type,
         )
-    return FlaskResponse(
+    rendered = FlaskResponse(
         response.body,
         status=response.status,
         headers=response.headers,
         content_type=response.content_type,
     )
+    if response.status in (204, 304):
+        # These carry no content (RFC 9110), so no Content-Type or Content-Length either:
+        # Flask and Quart would add their defaults (text/html; Quart also Content-Length: 0).
+        rendered.headers.pop("Content-Type", None)
+        rendered.headers.pop("Content-Length", None)
+    return rendered
 
 
 def render_problem(problem: Problem) -> FlaskResponse:
@@ -100,6 +110,7 @@ def create_app(config: configuration.Settings | Mapping[str, Any] | None = None)
     app.extensions["twinport"] = resources
     ctx = Context.create(settings)
     resources.driver.run(ensure_schema(ctx.sql, random.Random(settings.random_seed)))
+    resources.jobs.start()
 
     for route in ROUTES:
         app.add_url_rule(

@@ -7,7 +7,7 @@ only `async`/`await` and the resources each concurrency model needs.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from typing import Any, TypeVar
@@ -29,6 +29,7 @@ from shared_logic.effects import (
     HttpGet,
     ReadFile,
     Sleep,
+    Submit,
     UpstreamFailed,
     UseConnection,
     Workflow,
@@ -46,6 +47,8 @@ class Driver:
         self.database = database
         self.http = http
         self.fanout = fanout
+        # Set by the shell once its job runner exists; `Submit` effects go to it.
+        self.submit_job: Callable[[Workflow[Any]], bool] | None = None
 
     def run(self, workflow: Workflow[T], conn: Any = None) -> T:
         """Drive a workflow to completion; a failed effect is thrown back into it."""
@@ -124,6 +127,10 @@ class Driver:
             case DeleteFile(path):
                 with files.translated_errors():
                     return files.delete(path)
+            case Submit(job):
+                if self.submit_job is None:
+                    raise RuntimeError("this process has no job runner")
+                return self.submit_job(job)
         raise TypeError(f"unknown effect {effect!r}")
 
     def use_connection(self, effect: UseConnection, conn: Any) -> Any:
