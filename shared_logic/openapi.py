@@ -46,12 +46,18 @@ def openapi_path(rule: str) -> str:
     return _RULE_PARAM.sub(lambda match: "{" + match["name"] + "}", rule)
 
 
-def _content(reply: Reply) -> dict[str, Any]:
-    if reply.content_type == PROBLEM_JSON:
+def _response(reply: Reply) -> dict[str, Any]:
+    if reply.content_type is None:
+        return {"description": reply.description}
+    return {"description": reply.description, "content": _content(reply.content_type, reply)}
+
+
+def _content(content_type: str, reply: Reply) -> dict[str, Any]:
+    if content_type == PROBLEM_JSON:
         schema: dict[str, Any] = {"$ref": "#/components/schemas/Problem"}
     else:
         schema = dict(reply.schema)
-    media_type = reply.content_type.split(";")[0]
+    media_type = content_type.split(";")[0]
     return {media_type: {"schema": schema}}
 
 
@@ -80,13 +86,15 @@ def _operation(route: Route) -> dict[str, Any]:
         "operationId": route.name,
         "summary": route.summary,
         "tags": [route.tag],
-        "responses": {
-            str(status): {"description": reply.description, "content": _content(reply)}
-            for status, reply in sorted(replies.items())
-        },
+        "responses": {str(status): _response(reply) for status, reply in sorted(replies.items())},
     }
     if parameters:
         operation["parameters"] = parameters
+    if route.accepts:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {media: {"schema": dict(schema)} for media, schema in route.accepts.items()},
+        }
     return operation
 
 

@@ -6,6 +6,7 @@ describes them, so the bounds a client reads are the bounds the server enforces.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -73,7 +74,32 @@ class ChoiceParam:
         return {"type": "string", "enum": list(self.choices), "default": self.default}
 
 
-Param = IntParam | ChoiceParam
+@dataclass(frozen=True, slots=True)
+class StrParam:
+    """An optional string; absent means None. `pattern` must match the whole value."""
+
+    name: str
+    description: str
+    max_length: int
+    pattern: str | None = None
+
+    def parse(self, raw: str | None) -> str | None:
+        if raw is None:
+            return None
+        if len(raw) > self.max_length:
+            raise InvalidValue(f"must be at most {self.max_length} characters")
+        if self.pattern is not None and re.fullmatch(self.pattern, raw) is None:
+            raise InvalidValue(f"must match {self.pattern}")
+        return raw
+
+    def schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "string", "maxLength": self.max_length}
+        if self.pattern is not None:
+            schema["pattern"] = f"^{self.pattern}$"
+        return schema
+
+
+Param = IntParam | ChoiceParam | StrParam
 
 
 class InvalidValue(ValueError):

@@ -1,0 +1,414 @@
+"""The notes resource API (`/api/notes`): validation, pagination, ETags, likes.
+
+Concurrency rules, written once for both apps and both databases:
+- Every change to a note (an edit or a like) bumps its `revision`; the ETag names it.
+- PATCH and DELETE require `If-Match` (428 without it) and apply only when the revision
+  is still the one the client saw (`... WHERE id = ? AND revision = ?`), else 412.
+- A like is one `UPDATE ... SET likes = likes + 1` statement: the database serialises
+  concurrent likes on the row, so none is lost, whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+
+from shared_logic import conditional
+from shared_logic.bodies import read_json
+from shared_logic.config import Settings
+from shared_logic.context import Context
+from shared_logic.effects import (
+    DeleteFile,
+    Execute,
+    ExecuteMany,
+    FetchAll,
+    FetchOne,
+    Row,
+    StorageFailed,
+    UseConnection,
+    Workflow,
+)
+from shared_logic.http import (
+    Problem,
+    ProblemError,
+    Request,
+    Response,
+    json_response,
+    status_problem,
+)
+from shared_logic.params import INVALID_PARAMETERS, IntParam, StrParam
+from shared_logic.sql import NoteStatements
+
+log = logging.getLogger("twinport.notes")
+
+INVALID_FIELDS = "/problems/invalid-fields"
+
+TITLE_MAX = 200
+BODY_MAX = 20_000
+TAGS_MAX = 10
+TAG_PATTERN = "[a-z0-9][a-z0-9_-]{0,31}"
+FIELDS = ("title", "body", "tags")
+# The largest id a cursor can name: the first page starts below it.
+_NO_CURSOR = (1 << 63) - 1
+
+LIMIT = IntParam("limit", 20, 1, 100, "Notes per page.")
+CURSOR = StrParam(
+    "cursor", "Opaque: the `next` link of the previous page carries it.", 64, "[A-Za-z0-9_-]+"
+)
+TAG = StrParam("tag", "Only notes with this tag.", 32, TAG_PATTERN)
+
+# JSON Schemas for /openapi.json, from the same constants the validation uses.
+TAGS_SCHEMA = {
+    "type": "array",
+    "maxItems": TAGS_MAX,
+    "uniqueItems": True,
+    "items": {"type": "string", "pattern": f"^{TAG_PATTERN}$"},
+}
+NEW_NOTE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string", "minLength": 1, "maxLength": TITLE_MAX},
+        "body": {"type": "string", "maxLength": BODY_MAX, "default": ""},
+        "tags": {**TAGS_SCHEMA, "default": []},
+    },
+    "required": ["title"],
+    "additionalProperties": False,
+}
+NOTE_PATCH_SCHEMA = {**NEW_NOTE_SCHEMA, "required": [], "minProperties": 1}
+NOTE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "title": {"type": "string"},
+        "body": {"type": "string"},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "likes": {"type": "integer"},
+        "revision": {"type": "integer"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+    },
+    "required": ["id", "title", "body", "tags", "likes", "revision", "created_at", "updated_at"],
+}
+NOTE_PAGE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "items": {"type": "array", "items": NOTE_SCHEMA},
+        "next": {"type": ["string", "null"]},
+    },
+    "required": ["items", "next"],
+}
+LIKES_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "likes": {"type": "integer"},
+        "revision": {"type": "integer"},
+    },
+    "required": ["id", "likes", "revision"],
+}
+JSON_BODIES = ("application/json", "application/merge-patch+json")
+
+
+def now_iso() -> str:
+    """UTC, millisecond precision, fixed width: `2026-01-01T00:00:00.000Z`."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def note_url(note_id: int) -> str:
+    return f"/api/notes/{note_id}"
+
+
+def etag(note_id: int, revision: int) -> str:
+    # The id is part of it so one note's ETag never validates against another note.
+    return f'"{note_id}.{revision}"'
+
+
+def _note(row: Row) -> dict[str, Any]:
+    note_id, title, body, tags, likes, revision, created_at, updated_at = row
+    return {
+        "id": note_id,
+        "title": title,
+        "body": body,
+        "tags": orjson.loads(tags),
+        "likes": likes,
+        "revision": revision,
+        "created_at": created_at,
+        "updated_at": updated_at,
+    }
+
+
+def _note_response(note: dict[str, Any], status: int = 200) -> Response:
+    headers = [("ETag", etag(note["id"], note["revision"])), ("Cache-Control", "no-cache")]
+    if status == 201:
+        headers.insert(0, ("Location", note_url(note["id"])))
+    return json_response(note, status, headers)
+
+
+def note_not_found(note_id: int) -> ProblemError:
+    return ProblemError(status_problem(404, f"There is no note {note_id}."))
+
+
+# ------------------------------------------------------------------------ validation
+def _check_title(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "must be a string"
+    if not value.strip():
+        return "must not be blank"
+    if len(value) > TITLE_MAX:
+        return f"must be at most {TITLE_MAX} characters"
+    return None
+
+
+def _check_body(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "must be a string"
+    if len(value) > BODY_MAX:
+        return f"must be at most {BODY_MAX} characters"
+    return None
+
+
+def _check_tags(value: Any) -> list[tuple[str, str]]:
+    if not isinstance(value, list):
+        return [("tags", "must be an array of strings")]
+    if len(value) > TAGS_MAX:
+        return [("tags", f"must have at most {TAGS_MAX} items")]
+    errors = []
+    for index, tag in enumerate(value):
+        if not isinstance(tag, str) or re.fullmatch(TAG_PATTERN, tag) is None:
+            errors.append((f"tags[{index}]", f"must be a string matching {TAG_PATTERN}"))
+    if not errors and len(set(value)) != len(value):
+        errors.append(("tags", "must not repeat a tag"))
+    return errors
+
+
+def validate_note(document: Any, *, partial: bool) -> dict[str, Any]:
+    """The fields of a new note (partial=False) or of a patch; every problem at once (422)."""
+    if not isinstance(document, dict):
+        _invalid([("", "the body must be a JSON object")])
+    errors: list[tuple[str, str]] = []
+    errors += [(name, "is not a field of a note") for name in document if name not in FIELDS]
+    if not partial and "title" not in document:
+        errors.append(("title", "is required"))
+    if partial and not any(name in document for name in FIELDS):
+        errors.append(("", f"name at least one of {', '.join(FIELDS)}"))
+    for name, check in (("title", _check_title), ("body", _check_body)):
+        if name in document and (reason := check(document[name])) is not None:
+            errors.append((name, reason))
+    if "tags" in document:
+        errors += _check_tags(document["tags"])
+    if errors:
+        _invalid(errors)
+    fields = {name: document[name] for name in FIELDS if name in document}
+    if not partial:
+        fields.setdefault("body", "")
+        fields.setdefault("tags", [])
+    return fields
+
+
+def _invalid(errors: Sequence[tuple[str, str]]) -> Any:
+    detail = "; ".join(f"{name} {reason}" if name else reason for name, reason in errors)
+    raise ProblemError(
+        Problem(
+            422,
+            "Invalid fields",
+            detail,
+            type=INVALID_FIELDS,
+            extra={"errors": [{"name": name, "reason": reason} for name, reason in errors]},
+        )
+    )
+
+
+# ------------------------------------------------------------------------ cursors
+def encode_cursor(before_id: int) -> str:
+    return base64.urlsafe_b64encode(f"n{before_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int:
+    if cursor is None:
+        return _NO_CURSOR
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if text.startswith("n") and text[1:].isdigit():
+            return int(text[1:])
+    except (binascii.Error, UnicodeDecodeError):
+        pass
+    reason = "is not a cursor this API issued"
+    raise ProblemError(
+        Problem(
+            400,
+            "Invalid query parameters",
+            f"cursor {reason}",
+            type=INVALID_PARAMETERS,
+            extra={"errors": [{"name": "cursor", "reason": reason}]},
+        )
+    )
+
+
+# ------------------------------------------------------------------------ attachment files
+def attachment_path(settings: Settings, storage_key: str) -> str:
+    """Where an attachment's bytes live: instance/attachments/ab/abcdef…, a random key.
+
+    Keys are generated here, never taken from a client, so no path can escape the folder.
+    """
+    return str(settings.instance_path / "attachments" / storage_key[:2] / storage_key)
+
+
+def discard_files(ctx: Context, storage_keys: Sequence[str]) -> Workflow[None]:
+    """Remove files whose rows are gone; a failure only leaves an unreferenced file."""
+    for key in storage_keys:
+        try:
+            yield DeleteFile(attachment_path(ctx.settings, key))
+        except StorageFailed:
+            log.warning("could not remove attachment file %s", key)
+
+
+# ------------------------------------------------------------------------ handlers
+def returning(statement: str, params: Sequence[Any]) -> Workflow[Row | None]:
+    """The row of an INSERT/UPDATE ... RETURNING, or None when it touched no row.
+
+    FetchAll, not FetchOne: it steps the statement to its end, so sqlite3 has finished
+    the write (and released the statement) before the transaction commits.
+    """
+    rows = yield FetchAll(statement, params)
+    return rows[0] if rows else None
+
+
+def _insert(sql: NoteStatements, fields: Mapping[str, Any]) -> Workflow[Row]:
+    stamp = now_iso()
+    tags = orjson.dumps(fields["tags"]).decode()
+    row = yield from returning(sql.insert, (fields["title"], fields["body"], tags, stamp, stamp))
+    assert row is not None
+    if fields["tags"]:
+        yield ExecuteMany(sql.insert_tag, [(row[0], tag) for tag in fields["tags"]])
+    return row
+
+
+def create_note(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
+    fields = validate_note(read_json(request, JSON_BODIES[:1]), partial=False)
+    row = yield UseConnection(_insert(ctx.sql.notes, fields), transaction=True, write=True)
+    return _note_response(_note(row), 201)
+
+
+def list_notes(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
+    limit, tag = params["limit"], params["tag"]
+    before = decode_cursor(params["cursor"])
+    sql = ctx.sql.notes
+    # One row more than asked tells whether a next page exists, without a count.
+    if tag is None:
+        rows = yield FetchAll(sql.page, (before, limit + 1))
+    else:
+        rows = yield FetchAll(sql.page_tagged, (tag, before, limit + 1))
+    notes = [_note(row) for row in rows[:limit]]
+    headers = []
+    next_url = None
+    if len(rows) > limit:
+        query = {"limit": limit, "tag": tag, "cursor": encode_cursor(notes[-1]["id"])}
+        next_url = "/api/notes?" + urlencode({k: v for k, v in query.items() if v is not None})
+        headers.append(("Link", f'<{next_url}>; rel="next"'))
+    return json_response({"items": notes, "next": next_url}, headers=headers)
+
+
+def get_note(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
+    note_id = request.path_params["note_id"]
+    row = yield FetchOne(ctx.sql.notes.select, (note_id,))
+    if row is None:
+        raise note_not_found(note_id)
+    note = _note(row)
+    tag = etag(note_id, note["revision"])
+    if conditional.none_match(request.headers.get("If-None-Match"), tag):
+        return Response(304, b"", None, [("ETag", tag), ("Cache-Control", "no-cache")])
+    return _note_response(note)
+
+
+def _matched_note(
+    sql: NoteStatements, note_id: int, if_match: str | None
+) -> Workflow[dict[str, Any]]:
+    """The note as it is now, once If-Match has been checked against it (404/412)."""
+    row = yield FetchOne(sql.select, (note_id,))
+    if row is None:
+        raise note_not_found(note_id)
+    note = _note(row)
+    conditional.require_match(if_match, etag(note_id, note["revision"]), "note")
+    return note
+
+
+def _require_if_match(request: Request) -> str:
+    """The If-Match header; checked before the body, so a client lacking it learns that first."""
+    if_match = request.headers.get("If-Match")
+    if if_match is None:
+        conditional.require_match(None, "", "note")  # raises 428
+    return if_match or ""
+
+
+def _update(
+    sql: NoteStatements, note_id: int, if_match: str, changes: Mapping[str, Any]
+) -> Workflow[Row]:
+    current = yield from _matched_note(sql, note_id, if_match)
+    revision = current["revision"]
+    merged = {**current, **changes}
+    row = yield from returning(
+        sql.update,
+        (
+            merged["title"],
+            merged["body"],
+            orjson.dumps(merged["tags"]).decode(),
+            now_iso(),
+            note_id,
+            revision,
+        ),
+    )
+    if row is None:  # changed between our read and our write (PostgreSQL READ COMMITTED)
+        raise conditional.stale("note", etag(note_id, revision + 1))
+    if "tags" in changes:
+        yield Execute(sql.delete_tags, (note_id,))
+        if merged["tags"]:
+            yield ExecuteMany(sql.insert_tag, [(note_id, tag) for tag in merged["tags"]])
+    return row
+
+
+def update_note(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
+    note_id = request.path_params["note_id"]
+    if_match = _require_if_match(request)
+    changes = validate_note(read_json(request, JSON_BODIES), partial=True)
+    row = yield UseConnection(
+        _update(ctx.sql.notes, note_id, if_match, changes), transaction=True, write=True
+    )
+    return _note_response(_note(row))
+
+
+def _delete(sql: NoteStatements, note_id: int, if_match: str) -> Workflow[list[str]]:
+    revision = (yield from _matched_note(sql, note_id, if_match))["revision"]
+    keys = yield FetchAll(sql.select_storage_keys, (note_id,))
+    deleted = yield Execute(sql.delete, (note_id, revision))
+    if not deleted:
+        raise conditional.stale("note", etag(note_id, revision + 1))
+    return [key for (key,) in keys]
+
+
+def delete_note(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
+    note_id = request.path_params["note_id"]
+    if_match = _require_if_match(request)
+    keys = yield UseConnection(
+        _delete(ctx.sql.notes, note_id, if_match), transaction=True, write=True
+    )
+    # The rows (and their attachments' rows) are gone for good; now their files go too.
+    yield from discard_files(ctx, keys)
+    return Response(204, b"", None)
+
+
+def like_note(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
+    note_id = request.path_params["note_id"]
+    # A single autocommitted statement: atomic on its own, no transaction needed.
+    row = yield from returning(ctx.sql.notes.like, (note_id,))
+    if row is None:
+        raise note_not_found(note_id)
+    likes, revision = row
+    return json_response({"id": note_id, "likes": likes, "revision": revision})
