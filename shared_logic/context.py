@@ -6,6 +6,7 @@ import random
 from dataclasses import dataclass
 
 from shared_logic.config import Settings
+from shared_logic.sessions import SessionCodec, resolve_secret_key
 from shared_logic.sql import STATEMENTS, Statements
 
 
@@ -14,6 +15,7 @@ class Context:
     settings: Settings
     sql: Statements
     rng: random.Random
+    sessions: SessionCodec
 
     @classmethod
     def create(cls, settings: Settings) -> Context:
@@ -21,4 +23,6 @@ class Context:
             settings=settings,
             sql=STATEMENTS[settings.database.backend],
             rng=random.Random(settings.random_seed),
+            # Raises MissingSecretKey in production without SECRET_KEY: create_app fails.
+            sessions=SessionCodec(resolve_secret_key(settings), settings),
         )

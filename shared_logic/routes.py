@@ -10,7 +10,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from shared_logic import attachments, jobs, notes, operations, probes, standard, streams
+from shared_logic import (
+    attachments,
+    jobs,
+    notes,
+    operations,
+    pages,
+    probes,
+    standard,
+    streams,
+)
 from shared_logic.context import Context
 from shared_logic.effects import DatabaseUnavailable, Workflow
 from shared_logic.http import (
@@ -322,6 +331,50 @@ ROUTES: tuple[Route, ...] = (
             404: Reply("No such note or attachment", PROBLEM_JSON),
             416: Reply("Range not satisfiable (Content-Range: bytes */size)", PROBLEM_JSON),
             503: Reply("Database or file storage unavailable", PROBLEM_JSON),
+        },
+    ),
+    Route(
+        "notes_page",
+        "GET",
+        "/notes",
+        pages.notes_page,
+        "HTML: the newest notes and a form to add one (sets the session cookie)",
+        "pages",
+        replies={
+            200: Reply("The page", HTML, STRING),
+            400: Reply("Invalid cursor (HTML page)", HTML, STRING),
+            503: Reply("Database unavailable (HTML page)", HTML, STRING),
+        },
+    ),
+    Route(
+        "notes_page_create",
+        "POST",
+        "/notes",
+        pages.create_note_page,
+        "HTML form post (application/x-www-form-urlencoded, CSRF token required)",
+        "pages",
+        replies={
+            303: Reply("Created: Location is the note's page; a flash message is set", HTML),
+            400: Reply("Invalid UTF-8 or too many fields (HTML page)", HTML, STRING),
+            403: Reply("CSRF token missing or wrong (HTML page)", HTML, STRING),
+            413: Reply("Body larger than the configured limit", PROBLEM_JSON),
+            415: Reply("Not form-urlencoded (HTML page)", HTML, STRING),
+            422: Reply("Invalid fields: the form again, with its errors", HTML, STRING),
+            503: Reply("Database unavailable (HTML page)", HTML, STRING),
+        },
+        body="raw",
+    ),
+    Route(
+        "note_page",
+        "GET",
+        "/notes/<int:note_id>",
+        pages.note_page,
+        "HTML: one note (shows and clears the flash message)",
+        "pages",
+        replies={
+            200: Reply("The page", HTML, STRING),
+            404: Reply("No such note (HTML page)", HTML, STRING),
+            503: Reply("Database unavailable (HTML page)", HTML, STRING),
         },
     ),
     Route(

@@ -105,10 +105,10 @@ def create_app(config: configuration.Settings | Mapping[str, Any] | None = None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["TWINPORT_SETTINGS"] = settings
 
+    ctx = Context.create(settings)  # first: it refuses a production app without SECRET_KEY
     resources = Resources(settings)
     atexit.register(resources.close)
     app.extensions["twinport"] = resources
-    ctx = Context.create(settings)
     resources.driver.run(ensure_schema(ctx.sql, random.Random(settings.random_seed)))
     resources.jobs.start()
 
