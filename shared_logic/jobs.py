@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from shared_logic import notes
 from shared_logic.bodies import read_json
 from shared_logic.context import Context
 from shared_logic.cpu import fibonacci_report
@@ -210,6 +211,62 @@ def _run_sleep(ctx: Context, job_id: int, params: Mapping[str, Any]) -> Workflow
     return {"slept_ms": steps * params["step_ms"]}
 
 
+MAX_IMPORT = 1000
+
+
+def _validate_import(params: Mapping[str, Any]) -> dict[str, Any]:
+    """`notes`: 1..1000 notes as POST /api/notes takes them; `batch_size`: notes per commit."""
+    errors: list[dict[str, str]] = []
+    documents = params.get("notes")
+    valid: list[dict[str, Any]] = []
+    if not isinstance(documents, list) or not 1 <= len(documents) <= MAX_IMPORT:
+        errors.append(
+            {"name": "params.notes", "reason": f"must be an array of 1 to {MAX_IMPORT} notes"}
+        )
+    else:
+        for index, document in enumerate(documents):
+            if not isinstance(document, dict):
+                errors.append({"name": f"params.notes[{index}]", "reason": "must be an object"})
+                continue
+            try:
+                valid.append(notes.validate_note(document, partial=False))
+            except ProblemError as exc:
+                for error in exc.problem.extra.get("errors", ()):
+                    name = f"params.notes[{index}]" + (f".{error['name']}" if error["name"] else "")
+                    errors.append({"name": name, "reason": error["reason"]})
+    try:
+        batch_size = int_field(params, "batch_size", 100, 1, 500)
+    except InvalidFields as exc:
+        errors += exc.errors
+    if errors:
+        raise InvalidFields(errors)
+    return {"notes": valid, "batch_size": batch_size}
+
+
+def _run_import(ctx: Context, job_id: int, params: Mapping[str, Any]) -> Workflow[Any]:
+    """Inserts the notes a batch per transaction, through the notes API's own insert.
+
+    Progress is written in the batch's transaction, so `done` always equals the notes
+    committed: an interrupted import says exactly how far it got.
+    """
+    documents, size = params["notes"], params["batch_size"]
+    total = len(documents)
+    ids: list[int] = []
+
+    def batch(start: int) -> Workflow[list[int]]:
+        inserted = []
+        for fields in documents[start : start + size]:
+            row = yield from notes._insert(ctx.sql.notes, fields)
+            inserted.append(row[0])
+        yield from report_progress(ctx, job_id, start + len(inserted), total)
+        return inserted
+
+    yield from report_progress(ctx, job_id, 0, total)
+    for start in range(0, total, size):
+        ids += yield UseConnection(batch(start), transaction=True, write=True)
+    return {"imported": len(ids), "ids": ids}
+
+
 KINDS: dict[str, JobKind] = {
     kind.name: kind
     for kind in (
@@ -219,6 +276,13 @@ KINDS: dict[str, JobKind] = {
             ("n", "rounds"),
             _validate_fibonacci,
             _run_fibonacci,
+        ),
+        JobKind(
+            "import_notes",
+            "Creates many notes (each as POST /api/notes takes it), a batch per transaction.",
+            ("notes", "batch_size"),
+            _validate_import,
+            _run_import,
         ),
         JobKind(
             "sleep",
