@@ -52,7 +52,7 @@ from shared_logic.http import (
 )
 from shared_logic.notes import INVALID_FIELDS
 from shared_logic.sql import JobStatements
-from shared_logic.streams import event_stream, sse_event
+from shared_logic.streams import STREAM_SLACK_S, event_stream, sse_event
 
 log = logging.getLogger("twinport.jobs")
 
@@ -474,7 +474,7 @@ def job_events(ctx: Context, request: Request, params: Mapping[str, Any]) -> Wor
 
 def _events(ctx: Context, job_id: int, row: Row | None) -> Workflow[None]:
     poll_s = ctx.settings.job_events_poll_s
-    deadline = time.monotonic() + ctx.settings.response_timeout_s - 2 * poll_s
+    deadline = time.monotonic() + ctx.settings.response_timeout_s - STREAM_SLACK_S - poll_s
     last: tuple[Any, ...] | None = None
     sequence = 0
     while row is not None:

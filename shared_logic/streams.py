@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,8 +10,11 @@ import orjson
 
 from shared_logic.context import Context
 from shared_logic.effects import Emit, Sleep, Workflow
-from shared_logic.http import Request, Response
-from shared_logic.params import IntParam
+from shared_logic.http import Problem, ProblemError, Request, Response
+from shared_logic.params import INVALID_PARAMETERS, IntParam
+
+log = logging.getLogger("twinport.streams")
+STREAM_SLACK_S = 1
 
 EVENT_STREAM = "text/event-stream; charset=utf-8"
 # Proxies (nginx) buffer responses unless told not to; caches must not store a stream.
@@ -36,12 +40,39 @@ def event_stream(body: Workflow[None], status: int = 200) -> Response:
 
 
 def _ticks(count: int, interval_s: float) -> Workflow[None]:
-    for tick in range(1, count + 1):
-        if tick > 1:
-            yield Sleep(interval_s)
-        yield Emit(sse_event({"tick": tick, "count": count}, event="tick", event_id=tick))
+    sent = 0
+    try:
+        for tick in range(1, count + 1):
+            if tick > 1:
+                yield Sleep(interval_s)
+            yield Emit(sse_event({"tick": tick, "count": count}, event="tick", event_id=tick))
+            sent = tick
+    finally:
+        # Runs when the driver closes the workflow because the client went away: the
+        # proof (tests/test_streams_live.py) that the server stops producing.
+        if sent < count:
+            log.info("ticks stream closed by the client after %d of %d events", sent, count)
 
 
 def ticks(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
-    return event_stream(_ticks(params["count"], params["interval_ms"] / 1000))
+    count, interval_ms = params["count"], params["interval_ms"]
+    # Quart ends any response at RESPONSE_TIMEOUT and Flask never does; a stream that
+    # would outlast the limit (less a second of slack) is refused in both, rather than
+    # cut short in one.
+    limit_s = ctx.settings.response_timeout_s
+    if (count - 1) * interval_ms / 1000 > limit_s - STREAM_SLACK_S:
+        reason = (
+            f"count x interval_ms must end {STREAM_SLACK_S} s before the {limit_s:g} s "
+            "response time limit"
+        )
+        raise ProblemError(
+            Problem(
+                400,
+                "Invalid query parameters",
+                f"count {reason}",
+                type=INVALID_PARAMETERS,
+                extra={"errors": [{"name": "count", "reason": reason}]},
+            )
+        )
+    return event_stream(_ticks(count, interval_ms / 1000))
     yield
