@@ -51,6 +51,7 @@ from shared_logic.http import (
     status_problem,
 )
 from shared_logic.notes import INVALID_FIELDS
+from shared_logic.params import IntParam
 from shared_logic.sql import JobStatements
 from shared_logic.streams import STREAM_SLACK_S, event_stream, sse_event
 
@@ -66,6 +67,14 @@ QUEUED, RUNNING, SUCCEEDED, FAILED, INTERRUPTED = (
 STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED, INTERRUPTED)
 TERMINAL = frozenset({SUCCEEDED, FAILED, INTERRUPTED})
 QUEUE_FULL_RETRY_AFTER_S = 5
+WAIT_MS = IntParam(
+    "wait_ms",
+    0,
+    0,
+    30_000,
+    "Long poll: answer once the job has ended, or after this many milliseconds. The Flask "
+    "app holds a request thread meanwhile.",
+)
 # Larger ids cannot be stored (bigint / SQLite integer); they name no job.
 MAX_ID = 2**63 - 1
 SHUTDOWN_REASON = "The server shut down before the job finished; submit it again."
@@ -455,7 +464,13 @@ def create_job(ctx: Context, request: Request, params: Mapping[str, Any]) -> Wor
 
 
 def get_job(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
-    row = yield from _load(ctx, request.path_params["job_id"])
+    """The job now, or, with `wait_ms`, once it has ended or that long has passed."""
+    job_id = request.path_params["job_id"]
+    row = yield from _load(ctx, job_id)
+    deadline = time.monotonic() + params["wait_ms"] / 1000
+    while row[2] not in TERMINAL and (left := deadline - time.monotonic()) > 0:
+        yield Sleep(min(left, ctx.settings.job_events_poll_s))
+        row = yield from _load(ctx, job_id)
     return json_response(job_view(row))
 
 

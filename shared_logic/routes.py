@@ -399,10 +399,12 @@ ROUTES: tuple[Route, ...] = (
         "GET",
         "/jobs/<int:job_id>",
         jobs.get_job,
-        "A job's state, progress and result",
+        "A job's state, progress and result (optionally long-polled until it ends)",
         "jobs",
+        params=(jobs.WAIT_MS,),
         replies={
             200: Reply("The job", JSON, jobs.JOB_SCHEMA),
+            **BAD_PARAMS,
             404: Reply("No such job", PROBLEM_JSON),
             **DB_DOWN,
         },
