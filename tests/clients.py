@@ -104,16 +104,18 @@ class QuartClient:
         # Quart's test client takes a dict of headers; repeated names go through a list.
         from werkzeug.datastructures import Headers as WzHeaders
 
-        response = await self._client.open(
-            target,
-            method=method,
-            headers=WzHeaders(_header_items(headers)),
-            data=body if body is not None else b"",
-        )
+        # The connection API, not `open()`: `open()` rebuilds a Response from the collected
+        # bytes, which adds a Content-Length the app never sent (streamed replies).
+        async with self._client.request(
+            target, method=method, headers=WzHeaders(_header_items(headers))
+        ) as connection:
+            if body:
+                await connection.send(body)
+            await connection.send_complete()
         reply = Reply(
-            status=response.status_code,
-            headers=[(k.lower(), v) for k, v in response.headers.items()],
-            body=await response.get_data(as_text=False),
+            status=connection.status_code,
+            headers=[(k.lower(), v) for k, v in (connection.headers or {}).items()],
+            body=bytes(connection.response_data),
             source=self.label,
         )
         return reply if raw else as_served(method, reply)

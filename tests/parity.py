@@ -41,7 +41,14 @@ IGNORED_LIVE_HEADERS: Mapping[str, str] = {
 # Set-Cookie attributes whose *value* is masked (presence is still compared).
 VOLATILE_COOKIE_ATTRIBUTES = frozenset({"expires"})
 
-Compare = Literal["bytes", "json", "shape"]
+Compare = Literal["bytes", "json", "shape", "masked"]
+
+# compare="masked": byte comparison after replacing values that legitimately differ
+# between two apps given identical requests: wall-clock timestamps (fixed width, so
+# Content-Length is unaffected) and the random storage keys of attachments.
+VOLATILE_PATTERNS: tuple[tuple[re.Pattern[bytes], bytes], ...] = (
+    (re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?Z"), b"<timestamp>"),
+)
 
 
 def as_served(method: str, reply: Reply) -> Reply:
@@ -150,9 +157,17 @@ def shape(value: Any) -> Any:
 _NUMBER = re.compile(rb"\d+")
 
 
+def mask(data: bytes) -> bytes:
+    for pattern, replacement in VOLATILE_PATTERNS:
+        data = pattern.sub(replacement, data)
+    return data
+
+
 def comparable_body(reply: Reply, compare: Compare) -> Any:
     if compare == "bytes":
         return reply.body
+    if compare == "masked":
+        return mask(reply.body)
     if not reply.body:
         return None
     try:

@@ -26,7 +26,9 @@ async def run_case(a: Client, b: Client, case: Case, *, live: bool) -> None:
         headers = rest[0] if rest else None
         body = rest[1] if len(rest) > 1 else None
         ra, rb = await both(a, b, method, target, headers=headers, body=body)
-        assert_same(ra, rb, compare=compare, live=live, ignore_headers=case.ignore_headers)
+        # Set-up steps: same status, no 5xx. Only the case's own request is compared in
+        # full (a set-up step may legitimately race a background job, say).
+        assert ra.status == rb.status and ra.status < 500, (step, ra, rb)
     ra, rb = await both(a, b, case.method, case.target, headers=case.headers, body=case.body)
     for reply in (ra, rb):
         assert reply.status == case.status, f"{case.id}: expected {case.status}: {reply!r}"
