@@ -1,0 +1,333 @@
+"""The two drivers, one behaviour: every test runs on sync_app.driver.Driver and
+async_app.driver.AsyncDriver, on SQLite and (when configured) PostgreSQL.
+
+The workflows here are plain generators, like the core's: they yield effects and get
+results (or exceptions) back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shared_logic.config import Settings
+from shared_logic.cpu import fibonacci_report
+from shared_logic.effects import (
+    Compute,
+    DatabaseUnavailable,
+    Execute,
+    ExecuteMany,
+    FetchAll,
+    FetchOne,
+    Gather,
+    HttpGet,
+    IntegrityViolation,
+    Sleep,
+    UpstreamFailed,
+    UseConnection,
+)
+from shared_logic.sql import STATEMENTS
+from tests.conftest import TMP_ROOT, Databases, free_port
+
+
+@dataclass
+class DriverUnderTest:
+    kind: str
+    run: Callable[[Any], Any]  # async: workflow -> result
+    dialect: str
+
+    def q(self, statement: str) -> str:
+        return statement.replace("?", "%s") if self.dialect == "postgresql" else statement
+
+
+@contextlib.asynccontextmanager
+async def open_driver(kind: str, settings: Settings) -> AsyncIterator[DriverUnderTest]:
+    dialect = settings.database.backend
+    if kind == "sync":
+        from sync_app.db import open_database
+        from sync_app.driver import Driver
+
+        database = await asyncio.to_thread(open_database, settings)
+        http = httpx.Client(timeout=2)
+        fanout = ThreadPoolExecutor(8)
+        driver = Driver(database, http, fanout)
+        try:
+            yield DriverUnderTest(kind, lambda wf: asyncio.to_thread(driver.run, wf), dialect)
+        finally:
+            await asyncio.to_thread(fanout.shutdown, wait=True)
+            await asyncio.to_thread(http.close)
+            await asyncio.to_thread(database.close)
+    else:
+        from async_app.db import open_database as open_async
+        from async_app.driver import AsyncDriver
+
+        adatabase = await open_async(settings)
+        ahttp = httpx.AsyncClient(timeout=2)
+        cpu = ThreadPoolExecutor(2)
+        adriver = AsyncDriver(adatabase, ahttp, cpu)
+        try:
+            yield DriverUnderTest(kind, adriver.run, dialect)
+        finally:
+            await asyncio.to_thread(cpu.shutdown, wait=True)
+            await ahttp.aclose()
+            await adatabase.close()
+
+
+@pytest.fixture(params=["sync", "async"])
+async def driver(
+    request: pytest.FixtureRequest, databases: Databases
+) -> AsyncIterator[DriverUnderTest]:
+    url = await asyncio.to_thread(databases.new, f"driver-{request.param}")
+    settings = Settings(
+        instance_path=TMP_ROOT / "drivers",
+        database_url=url,
+        db_pool_size=1,  # one connection: a nested checkout would time out, not pass
+        db_pool_timeout_s=0.5,
+    )
+    async with open_driver(request.param, settings) as under_test:
+        await under_test.run(create_scratch(under_test))
+        yield under_test
+    await asyncio.to_thread(databases.drop, url)
+
+
+def create_scratch(d: DriverUnderTest) -> Any:
+    yield Execute("CREATE TABLE IF NOT EXISTS scratch (id integer PRIMARY KEY, v text)")
+    yield Execute("DELETE FROM scratch")
+
+
+def count(d: DriverUnderTest) -> Any:
+    (n,) = yield FetchOne("SELECT count(*) FROM scratch")
+    return n
+
+
+async def test_fetch_execute_executemany(driver: DriverUnderTest) -> None:
+    q = driver.q
+
+    def workflow() -> Any:
+        yield ExecuteMany(q("INSERT INTO scratch (id, v) VALUES (?, ?)"), [(1, "a"), (2, "b")])
+        changed = yield Execute(q("UPDATE scratch SET v = ? WHERE id >= ?"), ("z", 1))
+        one = yield FetchOne(q("SELECT v FROM scratch WHERE id = ?"), (2,))
+        missing = yield FetchOne(q("SELECT v FROM scratch WHERE id = ?"), (3,))
+        rows = yield FetchAll("SELECT id, v FROM scratch ORDER BY id")
+        return changed, tuple(one), missing, [tuple(r) for r in rows]
+
+    assert await driver.run(workflow()) == (2, ("z",), None, [(1, "z"), (2, "z")])
+
+
+async def test_sql_error_is_thrown_back_into_the_workflow(driver: DriverUnderTest) -> None:
+    def workflow() -> Any:
+        try:
+            yield FetchOne("SELECT * FROM no_such_table")
+        except Exception as exc:  # the driver's own error type: a bug, not "unavailable"
+            assert not isinstance(exc, DatabaseUnavailable)
+            return "caught"
+        return "not raised"
+
+    assert await driver.run(workflow()) == "caught"
+
+
+async def test_integrity_violation_is_translated(driver: DriverUnderTest) -> None:
+    q = driver.q
+
+    def workflow() -> Any:
+        yield Execute(q("INSERT INTO scratch (id, v) VALUES (?, ?)"), (1, "a"))
+        try:
+            yield Execute(q("INSERT INTO scratch (id, v) VALUES (?, ?)"), (1, "b"))
+        except IntegrityViolation:
+            return "violation"
+        return "no violation"
+
+    assert await driver.run(workflow()) == "violation"
+    assert await driver.run(count(driver)) == 1  # the connection is usable afterwards
+
+
+async def test_uncaught_error_rolls_the_transaction_back(driver: DriverUnderTest) -> None:
+    q = driver.q
+
+    def steps() -> Any:
+        yield Execute(q("INSERT INTO scratch (id, v) VALUES (?, ?)"), (1, "a"))
+        raise ValueError("boom")
+
+    def workflow() -> Any:
+        yield UseConnection(steps(), transaction=True, write=True)
+
+    with pytest.raises(ValueError, match="boom"):
+        await driver.run(workflow())
+    assert await driver.run(count(driver)) == 0
+
+
+async def test_failed_effect_rolls_the_transaction_back(driver: DriverUnderTest) -> None:
+    q = driver.q
+
+    def steps() -> Any:
+        yield Execute(q("INSERT INTO scratch (id, v) VALUES (?, ?)"), (1, "a"))
+        yield Execute(q("INSERT INTO scratch (id, v) VALUES (?, ?)"), (1, "dup"))
+
+    def workflow() -> Any:
+        yield UseConnection(steps(), transaction=True, write=True)
+
+    with pytest.raises(IntegrityViolation):
+        await driver.run(workflow())
+    assert await driver.run(count(driver)) == 0
+
+
+async def test_commit_when_the_steps_succeed(driver: DriverUnderTest) -> None:
+    q = driver.q
+
+    def steps() -> Any:
+        yield Execute(q("INSERT INTO scratch (id, v) VALUES (?, ?)"), (1, "a"))
+        return "done"
+
+    def workflow() -> Any:
+        return (yield UseConnection(steps(), transaction=True, write=True))
+
+    assert await driver.run(workflow()) == "done"
+    assert await driver.run(count(driver)) == 1
+
+
+async def test_nested_use_connection_joins_the_outer_transaction(
+    driver: DriverUnderTest,
+) -> None:
+    """Pool size 1: a nested UseConnection that checked out again would time out (503)."""
+    q = driver.q
+
+    def inner() -> Any:
+        yield Execute(q("INSERT INTO scratch (id, v) VALUES (?, ?)"), (2, "inner"))
+        return (yield from count(driver))
+
+    def outer() -> Any:
+        yield Execute(q("INSERT INTO scratch (id, v) VALUES (?, ?)"), (1, "outer"))
+        seen = yield UseConnection(inner(), transaction=True, write=True)
+        assert seen == 2  # the inner steps see the outer's uncommitted row
+        raise RuntimeError("abort outer")
+
+    def workflow() -> Any:
+        yield UseConnection(outer(), transaction=True, write=True)
+
+    with pytest.raises(RuntimeError, match="abort outer"):
+        await driver.run(workflow())
+    assert await driver.run(count(driver)) == 0  # inner work rolled back with the outer
+
+
+async def test_exhausted_pool_is_database_unavailable(driver: DriverUnderTest) -> None:
+    def holder() -> Any:
+        try:
+            # Gather runs its effects without the held connection: needs a second one.
+            yield Gather((FetchOne("SELECT 1"),))
+        except DatabaseUnavailable:
+            return "unavailable"
+        return "got a second connection"
+
+    def workflow() -> Any:
+        return (yield UseConnection(holder()))
+
+    started = time.monotonic()
+    assert await driver.run(workflow()) == "unavailable"
+    assert time.monotonic() - started < 5
+
+
+async def test_gather_runs_concurrently_in_order(driver: DriverUnderTest) -> None:
+    def workflow() -> Any:
+        return (
+            yield Gather(
+                (
+                    Sleep(0.3),
+                    Compute(fibonacci_report, (10, 1)),
+                    Sleep(0.3),
+                    Compute(pow, (2, 10)),
+                    Sleep(0.3),
+                )
+            )
+        )
+
+    started = time.monotonic()
+    results = await driver.run(workflow())
+    assert time.monotonic() - started < 0.8  # three 0.3 s sleeps, overlapped
+    assert results == [None, fibonacci_report(10, 1), None, 1024, None]
+
+
+async def test_compute_on_loop_and_offloaded(driver: DriverUnderTest) -> None:
+    def workflow() -> Any:
+        a = yield Compute(fibonacci_report, (20, 2))
+        b = yield Compute(fibonacci_report, (20, 2), offload=False)
+        return a, b
+
+    a, b = await driver.run(workflow())
+    assert a == b == fibonacci_report(20, 2)
+
+
+async def test_http_get_and_upstream_failure(driver: DriverUnderTest, upstream_url: str) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/wait?ms=0"
+
+    def workflow() -> Any:
+        status, body = yield HttpGet(f"{upstream_url}/wait?ms=5")
+        try:
+            yield HttpGet(dead)
+        except UpstreamFailed as exc:
+            return status, body, str(exc)
+        return status, body, None
+
+    status, body, failure = await driver.run(workflow())
+    assert (status, body) == (200, b'{"waited_ms":5}')
+    assert failure == "ConnectError"
+
+
+async def test_gather_failure_is_thrown_back(driver: DriverUnderTest) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/"
+
+    def workflow() -> Any:
+        try:
+            yield Gather((Sleep(0), HttpGet(dead)))
+        except UpstreamFailed:
+            return "failed"
+        return "ok"
+
+    assert await driver.run(workflow()) == "failed"
+
+
+async def test_schema_seeding_is_identical(driver: DriverUnderTest) -> None:
+    """ensure_schema through either driver seeds the same rows for the same seed."""
+    import random
+
+    from shared_logic.sql import ensure_schema
+
+    sql = STATEMENTS[driver.dialect]  # type: ignore[index]
+    assert await driver.run(ensure_schema(sql, random.Random(7))) is True
+    assert await driver.run(ensure_schema(sql, random.Random(7))) is False  # idempotent
+
+    def worlds() -> Any:
+        rows = yield FetchAll("SELECT id, randomnumber FROM world ORDER BY id")
+        return [tuple(r) for r in rows]
+
+    rows = await driver.run(worlds())
+    expected_rng = random.Random(7)
+    assert rows == [(i, expected_rng.randint(1, 10_000)) for i in range(1, 10_001)]
+
+
+def test_unknown_effect_is_a_type_error(tmp_path: Path) -> None:
+    from sync_app.driver import Driver
+
+    settings = Settings(instance_path=tmp_path, database_url=f"sqlite:///{tmp_path}/x.db")
+    from sync_app.db import open_database
+
+    database = open_database(replace(settings, db_pool_size=1))
+    with httpx.Client() as http, ThreadPoolExecutor(1) as pool:
+        driver = Driver(database, http, pool)
+
+        def workflow() -> Any:
+            try:
+                yield object()
+            except TypeError:
+                return "type error"
+
+        assert driver.run(workflow()) == "type error"  # type: ignore[arg-type]
+    database.close()
