@@ -180,6 +180,7 @@ class Process:
     proc: subprocess.Popen[bytes]
     url: str
     log: Path
+    database_url: str = ""
 
     def log_tail(self, chars: int = 4000) -> str:
         try:
@@ -391,6 +392,7 @@ def live_servers(
             processes[name] = start_process(
                 f"{name}-{backend}", [*argv, "-b", f"127.0.0.1:{port}"], env, port
             )
+            processes[name].database_url = url
         yield processes
     finally:
         for process in processes.values():
