@@ -184,6 +184,16 @@ def fortunes_page(reply: Reply) -> None:
     assert "<td>Additional fortune added at request time.</td>" in page, reply
 
 
+def html_has(*fragments: str) -> Callable[[Reply], None]:
+    def check(reply: Reply) -> None:
+        page = reply.text()
+        assert page.startswith("<!DOCTYPE html>"), reply
+        for fragment in fragments:
+            assert fragment in page, (fragment, reply)
+
+    return check
+
+
 def json_body(value: Any) -> dict[str, Any]:
     import orjson
 
@@ -495,6 +505,22 @@ CASES: tuple[Case, ...] = (
     Case("jobs-events-done", "GET", "/jobs/1/events", 200,
          content_type="text/event-stream; charset=utf-8",
          check=lambda r: r.text().startswith("id: 1\nevent: done\ndata: "), **AFTER_JOB),
+    # HTML pages (/notes). Rows here carry no session cookie, so they are the paths whose
+    # bytes are fixed; the session, CSRF and flash paths need one cookie valid in both apps
+    # (a shared secret key): tests/test_pages.py.
+    Case("notes-page-bad-cursor", "GET", "/notes?cursor=%21%21", 400, content_type=HTML,
+         check=html_has("<h1>400 Invalid query parameters</h1>")),
+    Case("notes-page-404", "GET", "/notes/999999999", 404, content_type=HTML,
+         check=html_has("<h1>404 Not Found</h1>", "There is no note 999999999.")),
+    Case("notes-page-huge-id-404", "GET", "/notes/99999999999999999999999", 404,
+         content_type=HTML),
+    Case("notes-page-post-no-session-403", "POST", "/notes", 403, content_type=HTML,
+         headers={"Content-Type": "application/x-www-form-urlencoded"},
+         body=b"title=a&csrf_token=guessed", check=html_has("<h1>403 Forbidden</h1>")),
+    Case("notes-page-post-json-415", "POST", "/notes", 415, content_type=HTML,
+         headers=NOTE_JSON, body=b'{"title": "a"}'),
+    Case("notes-page-post-bad-utf8-400", "POST", "/notes", 400, content_type=HTML,
+         headers={"Content-Type": "application/x-www-form-urlencoded"}, body=b"title=%FF"),
     # operations
     Case("healthz", "GET", "/healthz", 200, content_type=JSON, check=json_equals({"status": "ok"})),
     Case("readyz", "GET", "/readyz", 200, content_type=JSON, check=json_has(status="ready")),
