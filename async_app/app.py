@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 from quart import Quart, request
 from quart import Response as QuartResponse
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException
 
 from async_app.db import AsyncDatabase, open_database
@@ -86,6 +87,9 @@ class AsyncResources:
         await self.database.close()
 
 
+NO_QUERY = ImmutableMultiDict[str, str]()
+
+
 def render(response: Response, driver: AsyncDriver | None = None) -> QuartResponse:
     if response.stream is not None and driver is not None:
         return QuartResponse(
@@ -116,13 +120,14 @@ def make_view(
     route: Route, ctx: Context, resources: AsyncResources
 ) -> Callable[..., Awaitable[QuartResponse]]:
     async def view(**path_params: Any) -> QuartResponse:
+        current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
         core_request = Request(
-            request.method,
-            request.path,
+            current.method,
+            current.path,
             path_params,
-            request.args,
-            request.headers,
-            await request.get_data(as_text=False) if route.body else b"",
+            current.args if route.params else NO_QUERY,
+            current.headers,
+            await current.get_data(as_text=False) if route.body else b"",
         )
         driver = resources.driver
         return render(await driver.run(dispatch(route, ctx, core_request)), driver)

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 from flask import Flask, request
 from flask import Response as FlaskResponse
+from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException
 
 from shared_logic import config as configuration
@@ -57,6 +58,9 @@ class Resources:
         self.database.close()
 
 
+NO_QUERY = ImmutableMultiDict[str, str]()
+
+
 def render(response: Response, driver: Driver | None = None) -> FlaskResponse:
     if response.stream is not None and driver is not None:
         return FlaskResponse(
@@ -85,13 +89,14 @@ def render_problem(problem: Problem) -> FlaskResponse:
 
 def make_view(route: Route, ctx: Context, driver: Driver) -> Callable[..., FlaskResponse]:
     def view(**path_params: Any) -> FlaskResponse:
+        current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
         core_request = Request(
-            request.method,
-            request.path,
+            current.method,
+            current.path,
             path_params,
-            request.args,
-            request.headers,
-            request.get_data() if route.body else b"",
+            current.args if route.params else NO_QUERY,
+            current.headers,
+            current.get_data() if route.body else b"",
         )
         return render(driver.run(dispatch(route, ctx, core_request)), driver)
 
