@@ -44,7 +44,7 @@ from shared_logic.http import (
     json_response,
     status_problem,
 )
-from shared_logic.params import INVALID_PARAMETERS, IntParam, StrParam
+from shared_logic.params import IntParam, StrParam, invalid_parameters
 from shared_logic.sql import NoteStatements
 
 log = logging.getLogger("twinport.notes")
@@ -240,16 +240,7 @@ def decode_cursor(cursor: str | None) -> int:
             return int(text[1:])
     except (binascii.Error, UnicodeDecodeError):
         pass
-    reason = "is not a cursor this API issued"
-    raise ProblemError(
-        Problem(
-            400,
-            "Invalid query parameters",
-            f"cursor {reason}",
-            type=INVALID_PARAMETERS,
-            extra={"errors": [{"name": "cursor", "reason": reason}]},
-        )
-    )
+    raise invalid_parameters([{"name": "cursor", "reason": "is not a cursor this API issued"}])
 
 
 # ------------------------------------------------------------------------ attachment files

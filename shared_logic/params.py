@@ -120,14 +120,19 @@ def parse_query(specs: Sequence[Param], query: QueryArgs) -> Mapping[str, Any]:
         except InvalidValue as exc:
             errors.append({"name": spec.name, "reason": str(exc)})
     if errors:
-        detail = "; ".join(f"{error['name']} {error['reason']}" for error in errors)
-        raise ProblemError(
-            Problem(
-                status=400,
-                title="Invalid query parameters",
-                detail=detail,
-                type=INVALID_PARAMETERS,
-                extra={"errors": errors},
-            )
-        )
+        raise invalid_parameters(errors)
     return values
+
+
+def invalid_parameters(errors: list[dict[str, str]]) -> ProblemError:
+    """The 400 for bad query parameters, each listed as {name, reason}."""
+    detail = "; ".join(f"{error['name']} {error['reason']}" for error in errors)
+    return ProblemError(
+        Problem(
+            status=400,
+            title="Invalid query parameters",
+            detail=detail,
+            type=INVALID_PARAMETERS,
+            extra={"errors": errors},
+        )
+    )

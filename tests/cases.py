@@ -113,14 +113,19 @@ def problem(status: int, type_: str = "about:blank", **fields: Any) -> Callable[
     return check
 
 
-def invalid_params(*names: str) -> Callable[[Reply], None]:
-    base = problem(400, "/problems/invalid-parameters")
+def listed_errors(status: int, type_: str, names: Sequence[str]) -> Callable[[Reply], None]:
+    """A problem whose `errors` name exactly `names`, in order."""
+    base = problem(status, type_)
 
     def check(reply: Reply) -> None:
         base(reply)
         assert [error["name"] for error in reply.json()["errors"]] == list(names), reply
 
     return check
+
+
+def invalid_params(*names: str) -> Callable[[Reply], None]:
+    return listed_errors(400, "/problems/invalid-parameters", names)
 
 
 def worlds(count: int) -> Callable[[Reply], None]:
@@ -284,13 +289,7 @@ def titles(*expected: str) -> Callable[[Reply], None]:
 
 
 def fields_invalid(*names: str) -> Callable[[Reply], None]:
-    base = problem(422, "/problems/invalid-fields")
-
-    def check(reply: Reply) -> None:
-        base(reply)
-        assert [error["name"] for error in reply.json()["errors"]] == list(names), reply
-
-    return check
+    return listed_errors(422, "/problems/invalid-fields", names)
 
 
 RANDOM = {"live_compare": "shape"}  # seeded per process: exact in-process, shape when live
