@@ -41,6 +41,7 @@ from shared_logic.notes import (
     discard_files,
     note_not_found,
     now_iso,
+    path_id,
     returning,
 )
 
@@ -191,7 +192,7 @@ def _metadata(row: Row) -> dict[str, Any]:
 
 
 def upload(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
-    note_id = request.path_params["note_id"]
+    note_id = path_id(request, "note_id")
     part = _the_file(read_multipart(request))
     data = bytes(part.data)
     limit = ctx.settings.max_attachment_bytes
@@ -240,13 +241,15 @@ def _storage_problem(what: str) -> Problem:
 
 
 def download(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
-    note_id = request.path_params["note_id"]
+    note_id = path_id(request, "note_id")
     attachment_id = request.path_params["attachment_id"]
+    missing = ProblemError(
+        Problem(404, "Not Found", f"Note {note_id} has no attachment {attachment_id}.")
+    )
+    attachment_id = path_id(request, "attachment_id", missing)
     row = yield FetchOne(ctx.sql.notes.select_attachment, (attachment_id, note_id))
     if row is None:
-        raise ProblemError(
-            Problem(404, "Not Found", f"Note {note_id} has no attachment {attachment_id}.")
-        )
+        raise missing
     _, _, filename, content_type, size, sha256, key, _ = row
     etag = f'"{sha256}"'
     headers = [

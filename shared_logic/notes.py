@@ -56,8 +56,9 @@ BODY_MAX = 20_000
 TAGS_MAX = 10
 TAG_PATTERN = "[a-z0-9][a-z0-9_-]{0,31}"
 FIELDS = ("title", "body", "tags")
-# The largest id a cursor can name: the first page starts below it.
-_NO_CURSOR = (1 << 63) - 1
+# The largest id either database stores (bigint, SQLite INTEGER). A larger one in a URL
+# names no note, and must not reach the driver: sqlite3 cannot even bind it.
+MAX_ID = (1 << 63) - 1
 
 LIMIT = IntParam("limit", 20, 1, 100, "Notes per page.")
 CURSOR = StrParam(
@@ -156,6 +157,14 @@ def note_not_found(note_id: int) -> ProblemError:
     return ProblemError(status_problem(404, f"There is no note {note_id}."))
 
 
+def path_id(request: Request, name: str, not_found: ProblemError | None = None) -> int:
+    """An `<int:…>` path parameter that can name a row; any larger one is a 404."""
+    value: int = request.path_params[name]
+    if value > MAX_ID:
+        raise not_found or note_not_found(value)
+    return value
+
+
 # ------------------------------------------------------------------------ validation
 def _check_title(value: Any) -> str | None:
     if not isinstance(value, str):
@@ -233,11 +242,12 @@ def encode_cursor(before_id: int) -> str:
 
 def decode_cursor(cursor: str | None) -> int:
     if cursor is None:
-        return _NO_CURSOR
+        return MAX_ID
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if text.startswith("n") and text[1:].isdigit():
-            return int(text[1:])
+        digits = text[1:]
+        if text[:1] == "n" and digits.isascii() and digits.isdigit() and int(digits) <= MAX_ID:
+            return int(digits)
     except (binascii.Error, UnicodeDecodeError):
         pass
     raise invalid_parameters([{"name": "cursor", "reason": "is not a cursor this API issued"}])
@@ -308,7 +318,7 @@ def list_notes(ctx: Context, request: Request, params: Mapping[str, Any]) -> Wor
 
 
 def get_note(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
-    note_id = request.path_params["note_id"]
+    note_id = path_id(request, "note_id")
     row = yield FetchOne(ctx.sql.notes.select, (note_id,))
     if row is None:
         raise note_not_found(note_id)
@@ -366,7 +376,7 @@ def _update(
 
 
 def update_note(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
-    note_id = request.path_params["note_id"]
+    note_id = path_id(request, "note_id")
     if_match = _require_if_match(request)
     changes = validate_note(read_json(request, JSON_BODIES), partial=True)
     row = yield UseConnection(
@@ -385,7 +395,7 @@ def _delete(sql: NoteStatements, note_id: int, if_match: str) -> Workflow[list[s
 
 
 def delete_note(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
-    note_id = request.path_params["note_id"]
+    note_id = path_id(request, "note_id")
     if_match = _require_if_match(request)
     keys = yield UseConnection(
         _delete(ctx.sql.notes, note_id, if_match), transaction=True, write=True
@@ -396,7 +406,7 @@ def delete_note(ctx: Context, request: Request, params: Mapping[str, Any]) -> Wo
 
 
 def like_note(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
-    note_id = request.path_params["note_id"]
+    note_id = path_id(request, "note_id")
     # A single autocommitted statement: atomic on its own, no transaction needed.
     row = yield from returning(ctx.sql.notes.like, (note_id,))
     if row is None:
