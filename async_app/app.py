@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import random
+import signal
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
@@ -29,6 +31,34 @@ from shared_logic.routes import ROUTES, Route, dispatch
 from shared_logic.sql import STATEMENTS, ensure_schema
 
 log = logging.getLogger("twinport.async_app")
+
+
+def forward_sigterm_to_server() -> None:
+    """Make SIGTERM to a Hypercorn worker process a graceful shutdown of the server.
+
+    With `workers >= 1` (the default) Hypercorn runs the app in a spawned child that
+    installs no SIGTERM handler: the parent catches SIGTERM and tells its children to
+    stop through an event. A SIGTERM that reaches the child itself (systemd's default
+    KillMode=control-group, `kill` of the process group, a container runtime signalling
+    every process) killed it on the spot: no after_serving, jobs left `running`. Forward
+    it to the parent instead, which then stops every worker the orderly way. An orphaned
+    worker (parent gone) still dies as before. Skipped when something already handles
+    SIGTERM, as Hypercorn does itself with `workers = 0`.
+    """
+    if multiprocessing.parent_process() is None:
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+    parent = os.getppid()
+
+    def forward(signum: int, frame: Any) -> None:
+        if os.getppid() == parent:
+            os.kill(parent, signal.SIGTERM)
+            return
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
 
 
 def cpu_executor(settings: configuration.Settings) -> Executor:
@@ -150,6 +180,7 @@ def create_app(config: configuration.Settings | Mapping[str, Any] | None = None)
 
     @app.before_serving
     async def open_resources() -> None:
+        forward_sigterm_to_server()
         await resources.open()
         await resources.driver.run(ensure_schema(ctx.sql, random.Random(settings.random_seed)))
         await resources.jobs.start()
