@@ -27,3 +27,19 @@ limit_request_field_size = 8190
 accesslog = None
 errorlog = "-"
 loglevel = "info"
+
+
+def worker_exit(server, worker):
+    """In the worker, once it has stopped serving (SIGTERM, max_requests, reload): give
+    running jobs TWINPORT_JOB_GRACE_S, then mark the rest interrupted (sync_app/jobs.py).
+
+    The app registers the same close with `atexit`, which is what runs under the bare
+    command; this hook runs it earlier, before interpreter teardown. Closing twice is a
+    no-op. Keep graceful_timeout above the job grace period plus the time in-flight
+    requests need, or Gunicorn's SIGKILL comes first (the jobs are then recovered by the
+    next start-up's stale-heartbeat sweep instead).
+    """
+    app = getattr(worker, "wsgi", None)
+    resources = getattr(app, "extensions", {}).get("twinport")
+    if resources is not None:
+        resources.close()
