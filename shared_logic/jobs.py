@@ -309,6 +309,49 @@ def register(kind: JobKind) -> None:
     KINDS[kind.name] = kind
 
 
+def _integer(minimum: int, maximum: int, default: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": minimum, "maximum": maximum, "default": default}
+
+
+def _request(kind: str, params: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "kind": {"const": kind},
+            "params": {
+                "type": "object",
+                "properties": params,
+                "required": list(required),
+                "additionalProperties": False,
+            },
+        },
+        "required": ["kind"],
+        "additionalProperties": False,
+    }
+
+
+# POST /jobs, for /openapi.json; validate_job enforces the same bounds.
+JOB_REQUEST_SCHEMA: dict[str, Any] = {
+    "oneOf": [
+        _request("fibonacci", {"n": _integer(1, 10_000, 1000), "rounds": _integer(1, 100, 10)}),
+        _request(
+            "import_notes",
+            {
+                "notes": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": MAX_IMPORT,
+                    "items": notes.NEW_NOTE_SCHEMA,
+                },
+                "batch_size": _integer(1, 500, 100),
+            },
+            ("notes",),
+        ),
+        _request("sleep", {"steps": _integer(1, 1000, 10), "step_ms": _integer(0, 10_000, 100)}),
+    ]
+}
+
+
 def validate_job(body: Any) -> tuple[JobKind, dict[str, Any]]:
     """`{"kind": ..., "params": {...}}` -> the kind and its complete params, or a 422."""
     if not isinstance(body, dict):

@@ -46,6 +46,19 @@ NO_STORE = ("Cache-Control", "no-store")
 NOTE_CREATED = "Note created."
 
 
+# POST /notes, for /openapi.json.
+FORM_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "title": {"type": "string"},
+        "body": {"type": "string"},
+        "tags": {"type": "string", "description": "Tags separated by spaces or commas"},
+        CSRF_FIELD: {"type": "string", "description": "The token the form page carries"},
+    },
+    "required": ["title", CSRF_FIELD],
+}
+
+
 # ------------------------------------------------------------------ form bodies
 def read_form(request: Request) -> dict[str, str]:
     """An `application/x-www-form-urlencoded` body as {name: first value}, or a 4xx problem."""

@@ -363,6 +363,7 @@ ROUTES: tuple[Route, ...] = (
             503: Reply("Database unavailable (HTML page)", HTML, STRING),
         },
         body="raw",
+        accepts={pages.FORM: pages.FORM_SCHEMA},
     ),
     Route(
         "note_page",
@@ -393,6 +394,7 @@ ROUTES: tuple[Route, ...] = (
             503: Reply("Job queue full (see Retry-After) or database unavailable", PROBLEM_JSON),
         },
         body="raw",
+        accepts={"application/json": jobs.JOB_REQUEST_SCHEMA},
     ),
     Route(
         "jobs_get",
