@@ -24,14 +24,10 @@ class AsyncJobRunner:
     """At most `job_workers` jobs run at once and `job_queue_size` more wait; more is refused."""
 
     def __init__(self, driver: AsyncDriver, sql: JobStatements, settings: Settings) -> None:
-        if settings.job_workers < 1 or settings.job_queue_size < 0:
-            raise ValueError("TWINPORT_JOB_WORKERS must be >= 1, TWINPORT_JOB_QUEUE_SIZE >= 0")
-        if settings.job_stale_s <= settings.job_heartbeat_s:
-            raise ValueError("TWINPORT_JOB_STALE_S must exceed TWINPORT_JOB_HEARTBEAT_S")
+        self.capacity = jobs.runner_capacity(settings)
         self.driver = driver
         self.sql = sql
         self.settings = settings
-        self.capacity = settings.job_workers + settings.job_queue_size
         self.owner = jobs.worker_id()
         # Unbounded: `capacity` is enforced by counting in `submit`, not by the queue, so
         # a burst is accepted or refused the same way however the workers are scheduled.

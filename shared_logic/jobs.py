@@ -25,6 +25,7 @@ import orjson
 
 from shared_logic import notes
 from shared_logic.bodies import read_json
+from shared_logic.config import Settings
 from shared_logic.context import Context
 from shared_logic.cpu import fibonacci_report
 from shared_logic.effects import (
@@ -113,6 +114,15 @@ _token = ""
 _new_token()
 # A forked Gunicorn worker must not share its parent's identity (matters with --preload).
 os.register_at_fork(after_in_child=_new_token)
+
+
+def runner_capacity(settings: Settings) -> int:
+    """How many unfinished jobs one process's runner accepts; checks the job settings."""
+    if settings.job_workers < 1 or settings.job_queue_size < 0:
+        raise ValueError("TWINPORT_JOB_WORKERS must be >= 1, TWINPORT_JOB_QUEUE_SIZE >= 0")
+    if settings.job_stale_s <= settings.job_heartbeat_s:
+        raise ValueError("TWINPORT_JOB_STALE_S must exceed TWINPORT_JOB_HEARTBEAT_S")
+    return settings.job_workers + settings.job_queue_size
 
 
 def worker_id() -> str:
