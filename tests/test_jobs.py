@@ -345,3 +345,30 @@ def test_job_settings_are_checked(bad: dict[str, Any]) -> None:
     for runner in (JobRunner, AsyncJobRunner):
         with pytest.raises(ValueError):
             runner(None, STATEMENTS["sqlite"].jobs, settings)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------ the Submit effect
+async def test_submit_effect_in_both_drivers() -> None:
+    """Submit goes to the shell's runner; without one, the error is thrown back."""
+    from async_app.driver import AsyncDriver
+    from shared_logic.effects import Submit
+    from sync_app.driver import Driver
+
+    def submitting(job: Workflow[None]) -> Workflow[Any]:
+        try:
+            accepted = yield Submit(job)
+        except RuntimeError as exc:
+            return str(exc)
+        return accepted
+
+    sync_driver = Driver(None, None, None)  # type: ignore[arg-type]
+    async_driver = AsyncDriver(None, None, None)  # type: ignore[arg-type]
+    for run in (lambda wf: asyncio.to_thread(sync_driver.run, wf), async_driver.run):
+        assert await run(submitting(iter(()))) == "this process has no job runner"  # type: ignore[arg-type]
+    taken: list[Any] = []
+    for driver in (sync_driver, async_driver):
+        driver.submit_job = lambda job: not taken.append(job)
+    job: Any = iter(())
+    assert await asyncio.to_thread(sync_driver.run, submitting(job)) is True
+    assert await async_driver.run(submitting(job)) is True
+    assert taken == [job, job]
