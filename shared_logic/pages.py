@@ -33,6 +33,7 @@ from shared_logic.http import (
     service_unavailable,
     status_problem,
 )
+from shared_logic.params import StrParam
 from shared_logic.sessions import CSRF_FIELD, Session, csrf_token, csrf_valid, flash, take_flash
 from shared_logic.templates import render
 
@@ -44,6 +45,9 @@ MAX_ID = 2**63 - 1
 # Pages carry a per-session CSRF token and one-time flash messages: never cache them.
 NO_STORE = ("Cache-Control", "no-store")
 NOTE_CREATED = "Note created."
+# Declared without a pattern: a malformed cursor is refused by notes.decode_cursor inside
+# the page, so the browser gets an HTML 400 page rather than a problem+json body.
+PAGE_CURSOR = StrParam("cursor", "Opaque: the page's 'Older notes' link carries it.", 200)
 
 
 # POST /notes, for /openapi.json.
@@ -161,8 +165,7 @@ def notes_page(ctx: Context, request: Request, params: Mapping[str, Any]) -> Wor
 
     def page() -> Workflow[Response]:
         session = ctx.sessions.load(request)
-        cursors = request.query.getlist("cursor")
-        before = notes.decode_cursor(cursors[0] if cursors else None)
+        before = notes.decode_cursor(params["cursor"])
         return (yield from _render_list(ctx, session, before, {}))
 
     return (yield from _as_html(page()))

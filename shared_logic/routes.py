@@ -340,6 +340,7 @@ ROUTES: tuple[Route, ...] = (
         pages.notes_page,
         "HTML: the newest notes and a form to add one (sets the session cookie)",
         "pages",
+        params=(pages.PAGE_CURSOR,),
         replies={
             200: Reply("The page", HTML, STRING),
             400: Reply("Invalid cursor (HTML page)", HTML, STRING),
