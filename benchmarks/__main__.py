@@ -1,0 +1,5 @@
+"""`python -m benchmarks run|list|report`."""
+
+from benchmarks.cli import main
+
+main()

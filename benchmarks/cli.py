@@ -1,0 +1,117 @@
+"""Command line: `python -m benchmarks run [--quick] ...`, `list`, `report RESULTS.json`."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+
+from benchmarks import scenarios, servers
+from benchmarks.runner import DEFAULT_POSTGRES_URL, Lab, Options
+
+QUICK_DURATION = 1.0
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the lab and write results.json, report.md/.html")
+    run.add_argument("--quick", action="store_true",
+                     help="reduced matrix and scenarios (a few minutes on 2 cores)")
+    run.add_argument("--scenario", type=_csv, default=[], metavar="NAME[,NAME]",
+                     help="only these scenarios (see `list`)")
+    run.add_argument("--servers", type=_csv, default=[], metavar="NAME[,NAME]",
+                     help="configurations to run (see `list`)")
+    run.add_argument("--repeat", type=int, default=None,
+                     help="repetitions, interleaved across configurations (default 3; quick 1)")
+    run.add_argument("--duration", type=float, default=None,
+                     help="seconds per load point (default 5; quick 1)")
+    run.add_argument("--database", type=_csv, default=["sqlite"], metavar="sqlite|postgres",
+                     help="sqlite, postgres, or both as sqlite,postgres (database workloads "
+                          "are repeated on the second)")
+    run.add_argument("--postgres-url", default=os.environ.get("TWINPORT_BENCH_POSTGRES_URL",
+                                                              DEFAULT_POSTGRES_URL))
+    run.add_argument("--generator", choices=("auto", "builtin"), default="auto",
+                     help="auto: wrk for timed closed-loop points when installed")
+    run.add_argument("--no-pin", action="store_true", help="do not pin server/generator CPUs")
+    run.add_argument("--out", type=Path, default=None,
+                     help="results folder (default benchmarks/results/<timestamp>)")
+    sub.add_parser("list", help="list configurations and scenarios")
+    rep = sub.add_parser("report", help="re-render report.md and report.html from results.json")
+    rep.add_argument("results", type=Path)
+    rep.add_argument("--out", type=Path, default=None, help="folder (default: next to it)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    if args.command == "list":
+        _list()
+    elif args.command == "report":
+        from benchmarks import report
+
+        data = json.loads(args.results.read_text())
+        out = args.out or args.results.parent
+        for path in report.write(data, out):
+            print(path)
+    else:
+        _run(args)
+
+
+def _list() -> None:
+    print("configurations (server[+app]):")
+    for name in servers.FULL_MATRIX:
+        cfg = servers.config(name)
+        quick = "quick" if name in servers.QUICK_MATRIX else ""
+        print(f"  {name:28} {quick:6} {cfg.typed}  [{cfg.server.shape}]")
+    print("  (any server can run any app: +hello, +bare)")
+    print("scenarios:")
+    for name, sc in scenarios.build(False, 5, "postgres").items():
+        print(f"  {name:10} {sc.title}")
+
+
+def _run(args: argparse.Namespace) -> None:
+    from benchmarks import procs, report
+
+    procs.install_cleanup()
+    dbs = args.database
+    for db in dbs:
+        if db not in ("sqlite", "postgres"):
+            raise SystemExit(f"--database: unknown {db!r} (sqlite or postgres)")
+    known = scenarios.build(False, 1, "sqlite")
+    for name in args.scenario:
+        if name not in known:
+            raise SystemExit(f"--scenario: unknown {name!r}; one of {', '.join(known)}")
+    for name in args.servers:
+        try:
+            servers.config(name)
+        except KeyError:
+            raise SystemExit(f"--servers: unknown {name!r}; see `python -m benchmarks list`") \
+                from None
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = args.out or servers.ROOT / "benchmarks" / "results" / (
+        f"{stamp}-quick" if args.quick else stamp)
+    opts = Options(
+        quick=args.quick, scenarios=args.scenario, servers=args.servers,
+        repeat=args.repeat if args.repeat is not None else (1 if args.quick else 3),
+        duration=args.duration if args.duration is not None else (
+            QUICK_DURATION if args.quick else 5.0),
+        databases=dbs, out_dir=out.resolve(), generator=args.generator, pin=not args.no_pin,
+        postgres_url=args.postgres_url, argv=["python", "-m", "benchmarks", *sys.argv[1:]],
+    )
+    lab = Lab(opts)
+    try:
+        results = lab.run()
+    except KeyboardInterrupt:
+        print("\ninterrupted: every started process was stopped; partial results in "
+              f"{out / 'results.json'}", file=sys.stderr)
+        raise SystemExit(130) from None
+    for path in report.write(results, out):
+        print(path)
