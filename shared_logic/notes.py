@@ -293,7 +293,7 @@ def _insert(sql: NoteStatements, fields: Mapping[str, Any]) -> Workflow[Row]:
 
 
 def create_note(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
-    fields = validate_note(read_json(request, JSON_BODIES[:1]), partial=False)
+    fields = validate_note(read_json(request), partial=False)
     row = yield UseConnection(_insert(ctx.sql.notes, fields), transaction=True, write=True)
     return _note_response(_note(row), 201)
 
