@@ -37,6 +37,7 @@ from shared_logic.effects import (
 )
 from shared_logic.http import Problem, ProblemError, Request, Response, json_response
 from shared_logic.notes import (
+    MAX_ID,
     attachment_path,
     discard_files,
     note_not_found,
@@ -246,7 +247,8 @@ def download(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workf
     missing = ProblemError(
         Problem(404, "Not Found", f"Note {note_id} has no attachment {attachment_id}.")
     )
-    attachment_id = path_id(request, "attachment_id", missing)
+    if attachment_id > MAX_ID:
+        raise missing
     row = yield FetchOne(ctx.sql.notes.select_attachment, (attachment_id, note_id))
     if row is None:
         raise missing
