@@ -41,13 +41,47 @@ def _header_items(headers: Headers | None) -> list[tuple[str, str]]:
     return list(headers.items()) if isinstance(headers, Mapping) else list(headers)
 
 
+class CookieJar:
+    """One cookie jar implementation for every client, so no framework's test-client jar
+    (Flask's and Quart's differ, and Quart's connection API has none) decides what is sent.
+
+    Deliberately simple: one host, name -> value; `Max-Age=0` or an empty value deletes.
+    A request that passes its own Cookie header bypasses the jar. `cookies=False` on a
+    client disables it (every request then carries only the headers a test gives).
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.values: dict[str, str] = {}
+
+    def outgoing(self, headers: Headers | None) -> list[tuple[str, str]]:
+        items = _header_items(headers)
+        if self.enabled and self.values and not any(k.lower() == "cookie" for k, _ in items):
+            items.append(("Cookie", "; ".join(f"{k}={v}" for k, v in self.values.items())))
+        return items
+
+    def store(self, reply: Reply) -> Reply:
+        if not self.enabled:
+            return reply
+        from tests.parity import parse_set_cookie
+
+        for value in reply.header_list("set-cookie"):
+            name, attributes = parse_set_cookie(value, mask=False)
+            if attributes.get("max-age") == "0" or not attributes["value"]:
+                self.values.pop(name, None)
+            else:
+                self.values[name] = str(attributes["value"])
+        return reply
+
+
 class FlaskClient:
     live = False
 
-    def __init__(self, app: Any, label: str = "flask") -> None:
+    def __init__(self, app: Any, label: str = "flask", cookies: bool = True) -> None:
         self.app = app
         self.label = label
-        self._client = app.test_client()
+        self.jar = CookieJar(cookies)
+        self._client = app.test_client(use_cookies=False)
 
     def request_sync(
         self,
@@ -58,14 +92,16 @@ class FlaskClient:
         body: bytes | None = None,
     ) -> Reply:
         response = self._client.open(
-            target, method=method, headers=_header_items(headers), data=body
+            target, method=method, headers=self.jar.outgoing(headers), data=body
         )
         try:
-            return Reply(
-                status=response.status_code,
-                headers=[(k.lower(), v) for k, v in response.headers.to_wsgi_list()],
-                body=response.get_data(),
-                source=self.label,
+            return self.jar.store(
+                Reply(
+                    status=response.status_code,
+                    headers=[(k.lower(), v) for k, v in response.headers.to_wsgi_list()],
+                    body=response.get_data(),
+                    source=self.label,
+                )
             )
         finally:
             response.close()
@@ -86,9 +122,10 @@ class FlaskClient:
 class QuartClient:
     live = False
 
-    def __init__(self, test_app: Any, label: str = "quart") -> None:
+    def __init__(self, test_app: Any, label: str = "quart", cookies: bool = True) -> None:
         self.test_app = test_app
         self.label = label
+        self.jar = CookieJar(cookies)
         self._client = test_app.test_client()
 
     async def request(
@@ -107,7 +144,7 @@ class QuartClient:
         # The connection API, not `open()`: `open()` rebuilds a Response from the collected
         # bytes, which adds a Content-Length the app never sent (streamed replies).
         async with self._client.request(
-            target, method=method, headers=WzHeaders(_header_items(headers))
+            target, method=method, headers=WzHeaders(self.jar.outgoing(headers))
         ) as connection:
             if body:
                 await connection.send(body)
@@ -118,6 +155,7 @@ class QuartClient:
             body=bytes(connection.response_data),
             source=self.label,
         )
+        self.jar.store(reply)
         return reply if raw else as_served(method, reply)
 
 
@@ -126,9 +164,14 @@ class LiveClient:
 
     live = True
 
-    def __init__(self, base_url: str, label: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self, base_url: str, label: str, timeout: float = 30.0, cookies: bool = False
+    ) -> None:
         self.base_url = base_url
         self.label = label
+        # Off by default: the live servers are shared by the whole session and concurrent
+        # tests; a test that needs a session makes its own LiveClient(cookies=True).
+        self.jar = CookieJar(cookies)
         self._client = httpx.AsyncClient(
             base_url=base_url,
             timeout=timeout,
@@ -146,13 +189,18 @@ class LiveClient:
         # httpx.URL would re-encode the query; build the request with the raw target.
         url = httpx.URL(self.base_url + target) if "%" in target else self.base_url + target
         response = await self._client.request(
-            method, url, headers=_header_items(headers), content=body
+            method, url, headers=self.jar.outgoing(headers), content=body
         )
-        return Reply(
-            status=response.status_code,
-            headers=[(k.decode().lower(), v.decode("latin-1")) for k, v in response.headers.raw],
-            body=response.content,
-            source=self.label,
+        self._client.cookies.clear()  # httpx's own jar stays out of it
+        return self.jar.store(
+            Reply(
+                status=response.status_code,
+                headers=[
+                    (k.decode().lower(), v.decode("latin-1")) for k, v in response.headers.raw
+                ],
+                body=response.content,
+                source=self.label,
+            )
         )
 
     async def aclose(self) -> None:

@@ -49,6 +49,27 @@ BIN = Path(sys.executable).parent
 POSTGRES_ENV = "TWINPORT_TEST_POSTGRES_URL"
 
 
+# ---------------------------------------------------------------------------- hypothesis
+from hypothesis import HealthCheck, Verbosity  # noqa: E402
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+
+_HYPOTHESIS_COMMON: dict[str, Any] = {
+    "deadline": None,  # requests hit real databases and threads; timing is not the point
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+}
+# `pytest` uses "default"; `pytest --hypothesis-profile=thorough` for the long run.
+hypothesis_settings.register_profile(
+    "default", max_examples=60, stateful_step_count=20, **_HYPOTHESIS_COMMON
+)
+hypothesis_settings.register_profile(
+    "thorough", max_examples=1500, stateful_step_count=50, **_HYPOTHESIS_COMMON
+)
+hypothesis_settings.register_profile(
+    "debug", max_examples=20, verbosity=Verbosity.verbose, **_HYPOTHESIS_COMMON
+)
+hypothesis_settings.load_profile(os.environ.get("TWINPORT_HYPOTHESIS_PROFILE", "default"))
+
+
 # ---------------------------------------------------------------------------- options
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("twinport")

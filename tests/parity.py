@@ -40,6 +40,9 @@ IGNORED_LIVE_HEADERS: Mapping[str, str] = {
 }
 # Set-Cookie attributes whose *value* is masked (presence is still compared).
 VOLATILE_COOKIE_ATTRIBUTES = frozenset({"expires"})
+# Cookies whose value is masked (name and every attribute are still compared): the signed
+# session cookie carries a random CSRF token and a signing timestamp.
+VOLATILE_COOKIES = frozenset({"twinport_session"})
 
 Compare = Literal["bytes", "json", "shape", "masked"]
 
@@ -48,6 +51,8 @@ Compare = Literal["bytes", "json", "shape", "masked"]
 # Content-Length is unaffected) and the random storage keys of attachments.
 VOLATILE_PATTERNS: tuple[tuple[re.Pattern[bytes], bytes], ...] = (
     (re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?Z"), b"<timestamp>"),
+    # The per-session CSRF token in HTML forms (43 url-safe base64 characters).
+    (re.compile(rb'(name="csrf_token" value=")[A-Za-z0-9_-]+(")'), rb"\1<csrf>\2"),
 )
 
 
@@ -101,7 +106,7 @@ class Reply:
         return f"<Reply {self.source} {self.status} {self.headers} {body!r}>"
 
 
-def parse_set_cookie(value: str) -> tuple[str, dict[str, str | bool]]:
+def parse_set_cookie(value: str, mask: bool = True) -> tuple[str, dict[str, str | bool]]:
     """`name=value; Path=/; HttpOnly` -> ("name", {"value": ..., "path": "/", "httponly": True})."""
     parts = [part.strip() for part in value.split(";")]
     name, _, cookie_value = parts[0].partition("=")
@@ -111,7 +116,7 @@ def parse_set_cookie(value: str) -> tuple[str, dict[str, str | bool]]:
             continue
         key, sep, attr_value = part.partition("=")
         key = key.strip().lower()
-        if key in VOLATILE_COOKIE_ATTRIBUTES:
+        if mask and key in VOLATILE_COOKIE_ATTRIBUTES:
             attributes[key] = "<masked>"
         else:
             attributes[key] = attr_value.strip() if sep else True
@@ -128,7 +133,7 @@ def normalised_headers(
     skipped = set(IGNORED_HEADERS) | {name.lower() for name in ignore}
     if live:
         skipped |= set(IGNORED_LIVE_HEADERS)
-    masked = set(volatile_cookies)
+    masked = set(volatile_cookies) | VOLATILE_COOKIES
     result: dict[str, Any] = {}
     for name, value in reply.headers:
         if name in skipped:
