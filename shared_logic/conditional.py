@@ -6,7 +6,7 @@ then each decide 304/412/206 their own way, with their own headers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from shared_logic.http import Problem, ProblemError, status_problem
 
@@ -19,7 +19,7 @@ def _entity_tags(header: str) -> list[str]:
     tags = []
     for candidate in header.split(","):
         tag = candidate.strip()
-        if tag.startswith(("W/\"", '"')) and tag.endswith('"') and len(tag) >= 2:
+        if tag.startswith(('W/"', '"')) and tag.endswith('"') and len(tag) >= 2:
             tags.append(tag)
     return tags
 
@@ -91,12 +91,12 @@ def byte_range(header: str | None, size: int) -> ByteRange | None:
     if unit.strip().lower() != "bytes" or "," in spec:
         return None
     first, dash, last = spec.strip().partition("-")
-    if not dash or not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
+    if not dash or not all(part.isdigit() or part == "" for part in (first, last)):
         return None
     if first == "":
         if last == "":
             return None
-        suffix = int(last)  # the last N bytes
+        suffix = int(last)  # "-N": the last N bytes
         if suffix == 0 or size == 0:
             raise _unsatisfiable(size)
         return ByteRange(max(0, size - suffix), size - 1)
@@ -111,11 +111,4 @@ def byte_range(header: str | None, size: int) -> ByteRange | None:
 
 def _unsatisfiable(size: int) -> ProblemError:
     problem = status_problem(416, f"The range lies outside the {size} bytes available.")
-    return ProblemError(
-        Problem(
-            problem.status,
-            problem.title,
-            problem.detail,
-            headers=(("Content-Range", f"bytes */{size}"),),
-        )
-    )
+    return ProblemError(replace(problem, headers=(("Content-Range", f"bytes */{size}"),)))
