@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import orjson
+from hypothesis import assume
 from hypothesis import strategies as st
 
 from shared_logic.params import ChoiceParam, IntParam, StrParam
@@ -205,6 +206,18 @@ def bodies(draw: st.DrawFn) -> tuple[dict[str, str], bytes]:
     return headers, draw(st.binary(max_size=30))
 
 
+def known_bug(method: str, target: str) -> str | None:
+    """The KNOWN_BUGS key (tests/cases.py) a generated request would trip, if any."""
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(target)
+    if parts.path == "/notes":
+        cursors = parse_qs(parts.query).get("cursor", [])
+        if cursors and not cursors[0].isascii():
+            return "non-ascii-cursor"
+    return None
+
+
 @st.composite
 def requests(draw: st.DrawFn) -> tuple[str, str, dict[str, str], bytes]:
     """(method, target, headers, body) aimed at one route of the table, or a near miss."""
@@ -212,6 +225,7 @@ def requests(draw: st.DrawFn) -> tuple[str, str, dict[str, str], bytes]:
     route = draw(st.sampled_from(routes))
     method = route.method if draw(st.integers(0, 5)) else draw(st.sampled_from(METHODS))
     target = draw(paths(route)) + draw(query_strings(route))
+    assume(known_bug(method, target) is None)
     headers: dict[str, str] = {}
     body = b""
     if method in ("POST", "PUT", "PATCH") or draw(st.integers(0, 9)) == 0:
