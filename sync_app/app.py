@@ -18,7 +18,7 @@ import httpx
 from flask import Flask, request
 from flask import Response as FlaskResponse
 from werkzeug.datastructures import ImmutableMultiDict
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from shared_logic import config as configuration
 from shared_logic.context import Context
@@ -87,6 +87,21 @@ def render_problem(problem: Problem) -> FlaskResponse:
     return render(problem.to_response())
 
 
+def read_body(current: Any) -> bytes:
+    """The raw body, refused with 413 past MAX_CONTENT_LENGTH however it is framed.
+
+    werkzeug refuses a too-large Content-Length up front, but it cuts a chunked body off at
+    the limit and raises only on a further read, so the core would get a truncated body
+    (a 400 for JSON) where Quart answers 413. One more byte on the wire tells them apart.
+    """
+    data: bytes = current.get_data()
+    limit = current.max_content_length
+    at_limit = limit is not None and len(data) >= limit
+    if at_limit and current.content_length is None and current.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
+    return data
+
+
 def make_view(route: Route, ctx: Context, driver: Driver) -> Callable[..., FlaskResponse]:
     def view(**path_params: Any) -> FlaskResponse:
         current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
@@ -96,7 +111,7 @@ def make_view(route: Route, ctx: Context, driver: Driver) -> Callable[..., Flask
             path_params,
             current.args if route.params else NO_QUERY,
             current.headers,
-            current.get_data() if route.body else b"",
+            read_body(current) if route.body else b"",
         )
         return render(driver.run(dispatch(route, ctx, core_request)), driver)
 

@@ -416,3 +416,27 @@ async def test_served_oversized_body_is_refused_before_it_is_sent(live: Any) -> 
     assert status_line.startswith(b"HTTP/1.1 413"), answers
     assert orjson.loads(problem)["status"] == 413
     assert answers[0].split(b"\n", 1)[1] == answers[1].split(b"\n", 1)[1]
+
+
+@pytest.mark.live
+async def test_served_chunked_bodies_meet_the_same_limit(live: Any) -> None:
+    """No Content-Length: werkzeug would hand Flask a body cut at the limit (a 400 for JSON);
+    sync_app.read_body makes it the 413 Quart gives. Checked at the boundary."""
+    import httpx
+
+    limit = Settings().max_body_bytes
+
+    async def chunks(total: int) -> Any:
+        while total > 0:
+            size = min(65536, total)
+            total -= size
+            yield b" " * size  # whitespace: valid JSON padding, never a complete document
+
+    statuses: dict[str, list[int]] = {}
+    for name in ("gunicorn", "hypercorn"):
+        async with httpx.AsyncClient(base_url=live.processes[name].url, timeout=30) as client:
+            statuses[name] = [
+                (await client.post("/api/notes", content=chunks(size), headers=JSON)).status_code
+                for size in (limit - 1, limit, limit + 1)
+            ]
+    assert statuses["gunicorn"] == statuses["hypercorn"] == [400, 400, 413], statuses
