@@ -271,8 +271,185 @@ class Findings:
                 "errors; recovery is the time until p99 is back under 2x its pre-overload "
                 "value.")
 
+    # ------------------------------------------------------------ anomalies
     def markdown(self) -> str:
-        return ""
+        """The 'anomalies investigated' section: each item printed only if the data shows it."""
+        items = [self._pileup(), self._fanout_async(), self._capped(), self._sync_worker(),
+                 self._dev_server(), self._event_loop_cpu(), self._shared_machine()]
+        items = [i for i in items if i]
+        typed = self._typed_vs_tuned()
+        out = ["## Anomalies investigated and what explains them", ""]
+        out += items or ["No anomaly detected by the report's checks."]
+        if typed:
+            out += ["", "### As typed vs tuned", "", typed]
+        return "\n".join(out)
+
+    def _pileup(self) -> str:
+        d = self.d
+        worst: tuple[float, str, str, list[int]] | None = None
+        for s in d.samples:
+            cfg = d.configs.get(s["config"], {})
+            conns = s["server"].get("conns_per_process") or []
+            if (cfg.get("processes", 1) > 1 and "gthread" in s["config"] and len(conns) >= 1
+                    and sum(conns) >= 8):
+                share = conns[0] / sum(conns)
+                if worst is None or share > worst[0]:
+                    worst = (share, s["config"], f"{s['scenario']}/{s['point']}", conns)
+        if worst is None or worst[0] <= 0.5:
+            return ""
+        share, cfg, point, conns = worst
+        return (f"- **Gunicorn gthread piles connections onto one worker.** In {cfg} "
+                f"{point}, {share:.0%} of the open connections sat in one of the 4 processes "
+                f"({'/'.join(map(str, conns))}, sampled from /proc mid-run). A gthread worker "
+                "accepts whenever it has fewer than `worker_connections` (default 1000) "
+                "connections, not when a thread is free, and a keep-alive connection stays "
+                "where it was accepted; a client that opens its connections in a burst lands "
+                "them on whichever worker woke first. Requests then queue for that worker's 2 "
+                "threads while 6 threads elsewhere idle: the I/O sweep stays far under "
+                "slots / wait and CPU-bound work uses one core out of two. "
+                "`--worker-connections` equal to `--threads` makes each worker take only what "
+                "it can serve (gunicorn-gthread-wc) at the price of keep-alive; twinport can "
+                "ship that as its default in a `gunicorn.conf.py`.")
+
+    def _fanout_async(self) -> str:
+        d = self.d
+        worst = None
+        for n in d.configs_in("fanout"):
+            if d.configs[n]["interface"] != "asgi":
+                continue
+            for p in d.points("fanout"):
+                if not p.startswith("parallel"):
+                    continue
+                par = d.stat("fanout", p, n, "rps").median
+                seq = d.stat("fanout", p.replace("parallel", "sequential"), n, "rps").median
+                if par and seq and par < seq:
+                    cores = _stat(_cores(s) for s in d.get("fanout", p, n)).median or 0
+                    ms = cores / par * 1000 if par else 0
+                    if worst is None or seq / par > worst[0]:
+                        worst = (seq / par, n, p, par, seq, ms)
+        if worst is None:
+            return ""
+        _, n, p, par, seq, ms = worst
+        return (f"- **The async app's parallel fan-out is slower than its sequential one** "
+                f"({n}, {p.split()[-1]}: {par:,.0f} vs {seq:,.0f} req/s, {ms:.0f} ms of server "
+                "CPU per parallel request). Reproduced outside the app with a bare "
+                "`httpx.AsyncClient` and `asyncio.gather` (same 16x5 concurrency, no server "
+                "framework): ~64 ms CPU per request parallel vs ~9 ms sequential. cProfile puts "
+                "the time in httpcore's `AsyncConnectionPool._assign_requests_to_connections`, "
+                "which walks every pooled connection (`is_idle`, `has_expired` with a socket "
+                "poll) for every queued request on every state change - quadratic in "
+                "in-flight requests (known upstream: encode/httpcore PR #1035, encode/httpx "
+                "issue #3215). The sync app's threads use the same pool design but each thread "
+                "blocks instead of re-scanning, so its parallel mode does win. Fix belongs in "
+                "the app's client choice or pool size, not in the lab.")
+
+    def _capped(self) -> str:
+        d = self.d
+        dur = float(d.meta.get("duration_s") or 0)
+        hits = []
+        for (sc, point, cfg, _db), samples in d.groups.items():
+            r = samples[0]["result"]
+            if r.get("mode") != "closed" or sc == "articles":
+                continue
+            p99 = (r.get("latency") or {}).get("p99_us")
+            if p99 and dur and p99 >= 0.8 * dur * 1e6:
+                hits.append(f"{cfg} {sc}/{point}")
+        if not hits:
+            return ""
+        return (f"- **Latency stuck just under {dur:g} s** ({len(hits)} points, e.g. "
+                f"{', '.join(hits[:4])}): that is the run length. A closed-loop point only "
+                "records requests that complete inside its window, so when the queue in front "
+                "of a few slots is longer than the window the histogram is cut off there - "
+                "the true queueing delay is longer. These points are reported as lower "
+                "bounds; the open-loop overload scenario measures the same queueing without "
+                "this bias (latency from the intended send time, 5 s client timeout).")
+
+    def _connects_per_request(self, config: str) -> float | None:
+        """New TCP connections per request, from built-in-generator samples (wrk has none)."""
+        conns = reqs = 0
+        for s in self.d.samples:
+            r = s["result"]
+            if s["config"] == config and r.get("connects") is not None and r.get("ok"):
+                conns += int(r["connects"])
+                reqs += int(r["ok"]) + sum(r.get("errors", {}).values())
+        return conns / reqs if reqs else None
+
+    def _sync_worker(self) -> str:
+        d = self.d
+        a = d.stat("standard", "json", "gunicorn-sync", "rps").median
+        b = d.stat("standard", "json", "gunicorn-gthread", "rps").median
+        ra = self._connects_per_request("gunicorn-sync")
+        rb = self._connects_per_request("gunicorn-gthread")
+        if not a or not b or ra is None or rb is None:
+            return ""
+        return (f"- **gunicorn sync vs gthread on /json: {a:,.0f} vs {b:,.0f} req/s.** The sync "
+                f"worker closes the connection after every response ({ra:.2f} new connections "
+                f"per request measured by the built-in client, vs {rb:.2f} for gthread), so "
+                "each request also pays a TCP handshake, an accept and a teardown.")
+
+    def _dev_server(self) -> str:
+        d = self.d
+        if "flask-dev" not in d.configs_in("standard"):
+            return ""
+        a = d.stat("standard", "json", "flask-dev", "rps").median
+        r = self._connects_per_request("flask-dev")
+        conn = f" ({r:.2f} connections per request measured)" if r is not None else ""
+        return (f"- **Flask's development server** ({a:,.0f} req/s on /json with threaded=False) "
+                f"answers HTTP/1.0 and closes every connection{conn}, serves one request at "
+                "a time without threads, and writes a log line per request to stderr.")
+
+    def _event_loop_cpu(self) -> str:
+        peaks = self.io_peaks()
+        hits = [(n, pk) for (n, key), pk in peaks.items() if key == "io/sleep"
+                and pk["bound"] is None and pk["limit"].startswith("CPU")]
+        if not hits:
+            return ""
+        txt = ", ".join(f"{n} {pk['stat'].median:,.0f} req/s" for n, pk in hits)
+        return ("- **Event-loop servers stop on CPU, not on waiting**: an asyncio.sleep holds "
+                "no slot, so the sleep sweep rises until the one core they are pinned to is "
+                f"busy ({txt}). `-w N` adds processes but, pinned to one CPU, no cycles; uvloop "
+                "and a Rust front end (granian) lower the CPU per request and so raise the "
+                "plateau.")
+
+    def _shared_machine(self) -> str:
+        vals = [s.get("foreign_cores") for s in self.d.samples if s.get("foreign_cores")
+                is not None]
+        if not vals:
+            return ""
+        med, top = statistics.median(vals), max(vals)
+        busy = sum(1 for v in vals if v > 0.25)
+        if top < 0.25:
+            return (f"- Other processes on the machine used a median {med:.2f} cores during "
+                    f"the points (max {top:.2f}): the run was undisturbed.")
+        return (f"- **The machine was shared.** Processes other than the server, generator and "
+                f"upstream used a median {med:.2f} and up to {top:.2f} cores during points; "
+                f"{busy} of {len(vals)} points saw more than 0.25 core of foreign load. Those "
+                "points are noisier (see min-max spread); interleaved repetitions spread the "
+                "disturbance over all configurations instead of biasing one.")
+
+    def _typed_vs_tuned(self) -> str:
+        d = self.d
+        groups = [(base, tuple(n for n in d.configs if n.startswith(base + "-")))
+                  for base in ("gunicorn-gthread", "hypercorn")]
+        rows = []
+        peaks = self.io_peaks()
+        for base, tuned in groups:
+            for n in (base, *tuned):
+                if n not in d.configs:
+                    continue
+                cpu_pts = [p for p in d.points("cpu") if p.startswith("fib c=")]
+                cpu = max((d.stat("cpu", p, n, "rps").median or 0 for p in cpu_pts), default=0)
+                pk = peaks.get((n, "io/sleep"))
+                rows.append([("**" + n + "** (as typed)") if n == base else n,
+                             f"`{d.configs[n]['typed']}`",
+                             f"{d.stat('standard', 'json', n, 'rps').median or 0:,.0f}",
+                             f"{pk['stat'].median:,.0f}" if pk else "-",
+                             f"{cpu:,.0f}" if cpu else "-"])
+        if len(rows) <= 2:
+            return ""
+        from benchmarks.report import table
+
+        return table(["config", "command", "/json", "/io/sleep peak", "/cpu/fib peak"], rows)
 
 
 def _cores(s: dict[str, Any]) -> float | None:

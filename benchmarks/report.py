@@ -338,10 +338,15 @@ class Report:
                         c = _concurrency(p)
                         if c not in (1, 64, max(_concurrency(x) or 0 for x in pts)):
                             continue
-                        lat_rows.append([n, c] + [d.stat("io", p, n, f"lat_{q}", db).fmt(digits=1)
-                                                  for q in ("p50", "p90", "p99", "p99.9")]
-                                        + [d.stat("io", p, n, "errors", db).fmt()])
-                out.append("Latency (ms) at c=1, 64 and the highest concurrency:")
+                        cap = 0.8 * float(d.meta.get("duration_s") or 0) * 1000
+                        cells = []
+                        for q in ("p50", "p90", "p99", "p99.9"):
+                            st = d.stat("io", p, n, f"lat_{q}", db)
+                            mark = "≥ " if cap and (st.median or 0) >= cap else ""
+                            cells.append(mark + st.fmt(digits=1))
+                        lat_rows.append([n, c, *cells, d.stat("io", p, n, "errors", db).fmt()])
+                out.append("Latency (ms) at c=1, 64 and the highest concurrency; ≥ marks a "
+                           "value cut off by the run length (see anomalies):")
                 out.append(table(["config", "c", "p50", "p90", "p99", "p99.9", "errors"],
                                  lat_rows))
                 out.append(self.chart(f"io_{ep}_{db}_p99", svg.line_chart(
