@@ -91,7 +91,7 @@ def byte_range(header: str | None, size: int) -> ByteRange | None:
     if unit.strip().lower() != "bytes" or "," in spec:
         return None
     first, dash, last = spec.strip().partition("-")
-    if not dash or not all(part.isdigit() or part == "" for part in (first, last)):
+    if not dash or not all(p == "" or (p.isascii() and p.isdigit()) for p in (first, last)):
         return None
     if first == "":
         if last == "":

@@ -233,6 +233,7 @@ def test_atomic_write_leaves_no_partial_file(tmp_path: Path, monkeypatch: Any) -
         ("bytes=5-2", None),  # invalid: ignored
         ("items=0-1", None),
         ("bytes=x-1", None),
+        ("bytes=\u0663-", None),  # a Unicode digit is not a byte position
         ("bytes=-", None),
     ],
 )
