@@ -11,7 +11,6 @@ Concurrency rules, written once for both apps and both databases:
 from __future__ import annotations
 
 import base64
-import binascii
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -248,7 +247,7 @@ def decode_cursor(cursor: str | None) -> int:
         digits = text[1:]
         if text[:1] == "n" and digits.isascii() and digits.isdigit() and int(digits) <= MAX_ID:
             return int(digits)
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # binascii.Error, UnicodeDecodeError, or a non-ASCII cursor
         pass
     raise invalid_parameters([{"name": "cursor", "reason": "is not a cursor this API issued"}])
 

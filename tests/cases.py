@@ -43,19 +43,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import pytest
-
 from tests.parity import Compare, Reply
 
 # Bugs the suite has found and the app owners have not fixed yet: each is pinned by an
 # xfail(strict=True) row below, and tests/generated.py steers generated input around it
 # (so `pytest` stays green but the row turns red — XPASS — the moment it is fixed).
-KNOWN_BUGS: dict[str, str] = {
-    "non-ascii-cursor": "GET /notes?cursor=%C2%80 is a 500 in both apps: "
-    "shared_logic/notes.py decode_cursor() calls base64.urlsafe_b64decode on a non-ASCII "
-    "str, which raises ValueError (not binascii.Error); /notes declares no cursor pattern. "
-    "Fix: catch ValueError there (binascii.Error is a subclass).",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 JSON = "application/json"
 PROBLEM = "application/problem+json"
@@ -756,8 +749,7 @@ CASES: tuple[Case, ...] = (
     Case("static-traversal", "GET", "/static/../sync_app/app.py", 404, check=problem(404)),
     Case("static-post", "POST", "/static/x", 405, check=problem(405)),
     Case("404-head", "HEAD", "/nope", 404, content_type=PROBLEM, check=empty_body),
-    # Known bugs, found by tests/test_generated.py (remove the mark once fixed).
+    # Bugs found by tests/test_generated.py, fixed, kept as regression rows.
     Case("notes-page-non-ascii-cursor", "GET", "/notes?cursor=%C2%80", 400,
-         content_type=HTML,
-         marks=(pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["non-ascii-cursor"]),)),
+         content_type=HTML, note="was a 500: notes.decode_cursor on a non-ASCII cursor"),
 )
