@@ -81,6 +81,16 @@ def _operation(route: Route) -> dict[str, Any]:
         }
         for p in route.params
     ]
+    parameters += [
+        {
+            "name": h.name,
+            "in": "header",
+            "required": h.required,
+            "description": h.description,
+            "schema": {"type": "string"},
+        }
+        for h in route.headers
+    ]
     replies = {**route.replies, **COMMON_REPLIES}
     operation: dict[str, Any] = {
         "operationId": route.name,

@@ -47,6 +47,15 @@ class Reply:
 
 
 @dataclass(frozen=True, slots=True)
+class Header:
+    """Documentation of a request header the handler reads (for /openapi.json)."""
+
+    name: str
+    description: str
+    required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     name: str
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -60,6 +69,7 @@ class Route:
     body: Literal[None, "raw"] = None
     # Documentation of the request body (for /openapi.json): media type -> JSON Schema.
     accepts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    headers: tuple[Header, ...] = ()
 
 
 def _object(**properties: Any) -> dict[str, Any]:
@@ -86,6 +96,10 @@ IF_MATCH_REPLIES = {
     428: Reply("If-Match is missing", PROBLEM_JSON),
 }
 NOTE_REPLY = Reply("The note; ETag names its revision", JSON, notes.NOTE_SCHEMA)
+IF_NONE_MATCH = Header("If-None-Match", "ETags the client holds: a match answers 304")
+IF_MATCH = Header(
+    "If-Match", "The ETag of the revision being changed (or *); stale: 412, absent: 428", True
+)
 NOT_MODIFIED = Reply("Not modified (If-None-Match matched)", None)
 BINARY = "application/octet-stream"
 FILE = {"type": "string", "format": "binary"}
@@ -247,6 +261,7 @@ ROUTES: tuple[Route, ...] = (
         notes.get_note,
         "One note; If-None-Match with its ETag gives 304",
         "notes",
+        headers=(IF_NONE_MATCH,),
         replies={
             200: NOTE_REPLY,
             304: NOT_MODIFIED,
@@ -261,6 +276,7 @@ ROUTES: tuple[Route, ...] = (
         notes.update_note,
         "Change some fields of a note (merge patch); requires If-Match",
         "notes",
+        headers=(IF_MATCH,),
         replies={
             200: NOTE_REPLY,
             **BAD_JSON_BODY,
@@ -278,6 +294,7 @@ ROUTES: tuple[Route, ...] = (
         notes.delete_note,
         "Delete a note and its attachments; requires If-Match",
         "notes",
+        headers=(IF_MATCH,),
         replies={
             204: Reply("Deleted", None),
             **NOTE_NOT_FOUND,
@@ -324,6 +341,11 @@ ROUTES: tuple[Route, ...] = (
         attachments.download,
         "The file; supports If-None-Match, Range and If-Range",
         "notes",
+        headers=(
+            IF_NONE_MATCH,
+            Header("Range", "One range, `bytes=first-last`, `bytes=first-` or `bytes=-n`: 206"),
+            Header("If-Range", "The file's ETag: honour Range only if it is still current"),
+        ),
         replies={
             200: Reply("The whole file (Content-Type as stored)", BINARY, FILE),
             206: Reply("The requested byte range (Content-Range)", BINARY, FILE),

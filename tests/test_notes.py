@@ -341,6 +341,13 @@ def test_openapi_documents_every_notes_reply() -> None:
     upload = paths["/api/notes/{note_id}/attachments"]["post"]
     assert "multipart/form-data" in upload["requestBody"]["content"]
 
+    def headers(operation: dict[str, Any]) -> dict[str, bool]:
+        return {p["name"]: p["required"] for p in operation["parameters"] if p["in"] == "header"}
+
+    assert headers(patch) == {"If-Match": True}
+    assert headers(paths["/api/notes/{note_id}"]["delete"]) == {"If-Match": True}
+    assert headers(download) == {"If-None-Match": False, "Range": False, "If-Range": False}
+
 
 # ------------------------------------------------------------------ real servers
 @pytest.mark.live
