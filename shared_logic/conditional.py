@@ -40,27 +40,32 @@ def require_match(header: str | None, etag: str, what: str) -> None:
     must prove it saw the current revision before it may change it.
     """
     if header is None or not header.strip():
-        raise ProblemError(
-            Problem(
-                428,
-                "Precondition required",
-                f"Send If-Match with the ETag of the {what} you are changing.",
-                type=PRECONDITION_REQUIRED,
-            )
-        )
+        raise precondition_required(what)
     if header.strip() == "*" or etag in _entity_tags(header):  # weak tags never match
         return
     raise stale(what, etag)
 
 
-def stale(what: str, current_etag: str) -> ProblemError:
+def precondition_required(what: str) -> ProblemError:
+    return ProblemError(
+        Problem(
+            428,
+            "Precondition required",
+            f"Send If-Match with the ETag of the {what} you are changing.",
+            type=PRECONDITION_REQUIRED,
+        )
+    )
+
+
+def stale(what: str, current_etag: str | None = None) -> ProblemError:
+    """412; `current_etag`, when known, spares the client a GET before it retries."""
     return ProblemError(
         Problem(
             412,
             "Precondition failed",
             f"The {what} has changed since you read it; fetch it again and reapply.",
             type=PRECONDITION_FAILED,
-            extra={"current_etag": current_etag},
+            extra={"current_etag": current_etag} if current_etag else {},
         )
     )
 

@@ -344,8 +344,8 @@ def _require_if_match(request: Request) -> str:
     """The If-Match header; checked before the body, so a client lacking it learns that first."""
     if_match = request.headers.get("If-Match")
     if if_match is None:
-        conditional.require_match(None, "", "note")  # raises 428
-    return if_match or ""
+        raise conditional.precondition_required("note")
+    return if_match
 
 
 def _update(
@@ -366,7 +366,7 @@ def _update(
         ),
     )
     if row is None:  # changed between our read and our write (PostgreSQL READ COMMITTED)
-        raise conditional.stale("note", etag(note_id, revision + 1))
+        raise conditional.stale("note")
     if "tags" in changes:
         yield Execute(sql.delete_tags, (note_id,))
         if merged["tags"]:
@@ -388,8 +388,8 @@ def _delete(sql: NoteStatements, note_id: int, if_match: str) -> Workflow[list[s
     revision = (yield from _matched_note(sql, note_id, if_match))["revision"]
     keys = yield FetchAll(sql.select_storage_keys, (note_id,))
     deleted = yield Execute(sql.delete, (note_id, revision))
-    if not deleted:
-        raise conditional.stale("note", etag(note_id, revision + 1))
+    if not deleted:  # changed between our read and our write
+        raise conditional.stale("note")
     return [key for (key,) in keys]
 
 
