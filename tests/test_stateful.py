@@ -2,7 +2,7 @@
 run against both apps, each app on its own fresh database, and every reply must be the
 same (compare="masked": timestamps and CSRF tokens normalised, tests/parity.py).
 
-Each Hypothesis example is one fresh twin pair. Example count: a quarter of the active
+Each Hypothesis example is one fresh twin pair. Example count: a sixth of the active
 profile's `max_examples` (at least 4), `stateful_step_count` steps each.
 """
 
@@ -171,7 +171,7 @@ def test_random_operation_sequences_stay_identical(machine: type[TwinMachine]) -
         machine,
         settings=settings(
             profile,
-            max_examples=max(4, profile.max_examples // 4),
+            max_examples=max(4, profile.max_examples // 6),
             stateful_step_count=min(profile.stateful_step_count, 50),
         ),
     )
