@@ -131,7 +131,7 @@ def etag(note_id: int, revision: int) -> str:
     return f'"{note_id}.{revision}"'
 
 
-def _note(row: Row) -> dict[str, Any]:
+def note_from_row(row: Row) -> dict[str, Any]:
     note_id, title, body, tags, likes, revision, created_at, updated_at = row
     return {
         "id": note_id,
@@ -281,7 +281,7 @@ def returning(statement: str, params: Sequence[Any]) -> Workflow[Row | None]:
     return rows[0] if rows else None
 
 
-def _insert(sql: NoteStatements, fields: Mapping[str, Any]) -> Workflow[Row]:
+def insert_note(sql: NoteStatements, fields: Mapping[str, Any]) -> Workflow[Row]:
     stamp = now_iso()
     tags = orjson.dumps(fields["tags"]).decode()
     row = yield from returning(sql.insert, (fields["title"], fields["body"], tags, stamp, stamp))
@@ -293,8 +293,8 @@ def _insert(sql: NoteStatements, fields: Mapping[str, Any]) -> Workflow[Row]:
 
 def create_note(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
     fields = validate_note(read_json(request), partial=False)
-    row = yield UseConnection(_insert(ctx.sql.notes, fields), transaction=True, write=True)
-    return _note_response(_note(row), 201)
+    row = yield UseConnection(insert_note(ctx.sql.notes, fields), transaction=True, write=True)
+    return _note_response(note_from_row(row), 201)
 
 
 def list_notes(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
@@ -306,7 +306,7 @@ def list_notes(ctx: Context, request: Request, params: Mapping[str, Any]) -> Wor
         rows = yield FetchAll(sql.page, (before, limit + 1))
     else:
         rows = yield FetchAll(sql.page_tagged, (tag, before, limit + 1))
-    notes = [_note(row) for row in rows[:limit]]
+    notes = [note_from_row(row) for row in rows[:limit]]
     headers = []
     next_url = None
     if len(rows) > limit:
@@ -321,7 +321,7 @@ def get_note(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workf
     row = yield FetchOne(ctx.sql.notes.select, (note_id,))
     if row is None:
         raise note_not_found(note_id)
-    note = _note(row)
+    note = note_from_row(row)
     tag = etag(note_id, note["revision"])
     if conditional.none_match(request.headers.get("If-None-Match"), tag):
         return Response(304, b"", None, [("ETag", tag), ("Cache-Control", "no-cache")])
@@ -335,7 +335,7 @@ def _matched_note(
     row = yield FetchOne(sql.select, (note_id,))
     if row is None:
         raise note_not_found(note_id)
-    note = _note(row)
+    note = note_from_row(row)
     conditional.require_match(if_match, etag(note_id, note["revision"]), "note")
     return note
 
@@ -381,7 +381,7 @@ def update_note(ctx: Context, request: Request, params: Mapping[str, Any]) -> Wo
     row = yield UseConnection(
         _update(ctx.sql.notes, note_id, if_match, changes), transaction=True, write=True
     )
-    return _note_response(_note(row))
+    return _note_response(note_from_row(row))
 
 
 def _delete(sql: NoteStatements, note_id: int, if_match: str) -> Workflow[list[str]]:

@@ -31,7 +31,6 @@ from shared_logic.http import (
     bad_request,
     html_response,
     service_unavailable,
-    status_problem,
 )
 from shared_logic.params import StrParam
 from shared_logic.sessions import CSRF_FIELD, Session, csrf_token, csrf_valid, flash, take_flash
@@ -142,7 +141,7 @@ def _render_list(
     status: int = 200,
 ) -> Workflow[Response]:
     rows = yield FetchAll(ctx.sql.notes.page, (before, PAGE_SIZE + 1))
-    shown = [notes._note(row) for row in rows[:PAGE_SIZE]]
+    shown = [notes.note_from_row(row) for row in rows[:PAGE_SIZE]]
     older = None
     if len(rows) > PAGE_SIZE:
         older = f"/notes?cursor={notes.encode_cursor(shown[-1]['id'])}"
@@ -175,14 +174,12 @@ def note_page(ctx: Context, request: Request, params: Mapping[str, Any]) -> Work
     """GET /notes/<id>: one note."""
 
     def page() -> Workflow[Response]:
-        note_id = request.path_params["note_id"]
-        row = None
-        if note_id <= MAX_ID:  # larger ids fit no database integer; they name no note
-            row = yield FetchOne(ctx.sql.notes.select, (note_id,))
+        note_id = notes.path_id(request, "note_id")
+        row = yield FetchOne(ctx.sql.notes.select, (note_id,))
         if row is None:
-            raise ProblemError(status_problem(404, f"There is no note {note_id}."))
+            raise notes.note_not_found(note_id)
         session = ctx.sessions.load(request)
-        html = render("note.html", note=notes._note(row), flash=take_flash(session))
+        html = render("note.html", note=notes.note_from_row(row), flash=take_flash(session))
         return _page(ctx, session, html)
 
     return (yield from _as_html(page()))
@@ -217,7 +214,7 @@ def create_note_page(
             ]
             return (yield from _render_list(ctx, session, MAX_ID, values, errors, 422))
         row = yield UseConnection(
-            notes._insert(ctx.sql.notes, fields), transaction=True, write=True
+            notes.insert_note(ctx.sql.notes, fields), transaction=True, write=True
         )
         flash(session, NOTE_CREATED)
         location = f"/notes/{row[0]}"
