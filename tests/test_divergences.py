@@ -75,6 +75,23 @@ async def test_body_limit_is_the_same_413(twins_factory: Any) -> None:
         await pair.same("GET", "/json", status=200, body=b"x" * 100)
 
 
+async def test_quart_resources_need_the_lifespan(databases: Any, upstream_url: str) -> None:
+    """parity.md "Lifespan": Flask opens resources in the factory; Quart in before_serving,
+    which `test_client()` alone never runs (every route then fails with 500: even pure
+    workflows are driven by the driver the lifespan creates)."""
+    from async_app.app import create_app
+    from tests.conftest import app_settings
+
+    url = await asyncio.to_thread(databases.new, "lifespan")
+    app = create_app(app_settings(url, TMP_ROOT / "lifespan", upstream_url))
+    client = app.test_client()
+    assert (await client.get("/json")).status_code == 500
+    assert (await client.get("/db")).status_code == 500
+    async with app.test_app() as test_app:
+        assert (await test_app.test_client().get("/db")).status_code == 200
+    await asyncio.to_thread(databases.drop, url)
+
+
 def allow_header_in_fresh_process(hash_seed: int) -> dict[str, str]:
     code = """
 import asyncio, json, os, sys
