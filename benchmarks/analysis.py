@@ -59,8 +59,12 @@ class Findings:
                 samples = d.get("io", point, name, db)
                 cores = _stat(_cores(s) for s in samples).median or 0.0
                 avail = len(samples[0]["server"].get("cpus") or [0]) if samples else 1
+                # Other processes on the server's CPU(s) leave it less than `avail` cores.
+                ncpu = int(d.env.get("cpu_count") or 1)
+                foreign = _stat(s.get("foreign_cores") for s in samples).median or 0.0
+                avail_eff = max(0.1, avail - foreign * avail / ncpu)
                 conns = samples[0]["server"].get("conns_per_process") if samples else None
-                limit = self._limit(cfg, ep, ratio, cores, avail, conns, slots, wait_s)
+                limit = self._limit(cfg, ep, ratio, cores, avail_eff, conns, slots, wait_s)
                 out[(name, f"io/{ep}")] = {"stat": best, "point": point, "bound": bound,
                                            "ratio": ratio, "cores": cores, "limit": limit,
                                            "conns": conns, "slots": slots}
@@ -68,10 +72,11 @@ class Findings:
         return out
 
     @staticmethod
-    def _limit(cfg: dict[str, Any], ep: str, ratio: float | None, cores: float, avail: int,
+    def _limit(cfg: dict[str, Any], ep: str, ratio: float | None, cores: float, avail: float,
                conns: list[int] | None, slots: int | None, wait_s: float) -> str:
         if cores >= 0.85 * avail:
-            return f"CPU ({cores:.2f} of {avail} core(s) busy)"
+            return (f"CPU ({cores:.2f} core(s) busy of the ~{avail:.2f} other processes "
+                    "left it)")
         if ratio is not None and ratio >= 0.85:
             what = "pool connections" if ep == "db-sleep" else "thread slots"
             return f"{what}: {slots} ÷ {wait_s * 1000:.0f} ms"
@@ -274,7 +279,8 @@ class Findings:
     # ------------------------------------------------------------ anomalies
     def markdown(self) -> str:
         """The 'anomalies investigated' section: each item printed only if the data shows it."""
-        items = [self._pileup(), self._fanout_async(), self._capped(), self._sync_worker(),
+        items = [self._pileup(), self._starvation(), self._fanout_async(), self._capped(),
+                 self._sync_worker(),
                  self._dev_server(), self._event_loop_cpu(), self._shared_machine()]
         items = [i for i in items if i]
         typed = self._typed_vs_tuned()
@@ -310,6 +316,54 @@ class Findings:
                 "`--worker-connections` equal to `--threads` makes each worker take only what "
                 "it can serve (gunicorn-gthread-wc) at the price of keep-alive; twinport can "
                 "ship that as its default in a `gunicorn.conf.py`.")
+
+    def starved(self) -> list[tuple[str, str, int, float]]:
+        """Closed-loop points where most connections got no answer inside the window.
+
+        Direct count from the built-in client when it ran the point; otherwise inferred with
+        Little's law: requests in service = throughput x mean latency, which must be close
+        to the connection count when every connection is being served.
+        """
+        d = self.d
+        dur = float(d.meta.get("duration_s") or 0)
+        out = []
+        for (sc, point, cfg, db), samples in d.groups.items():
+            if sc not in ("io", "standard", "cpu", "fanout") or db != d.primary_db:
+                continue
+            c = int(samples[0]["params"].get("concurrency") or 0)
+            if c < 16:
+                continue
+            fr = []
+            for s in samples:
+                r = s["result"]
+                lat = r.get("latency") or {}
+                if r.get("starved_connections") is not None:
+                    fr.append(1 - r["starved_connections"] / c)
+                elif (lat.get("mean_us") and r.get("rps") and lat.get("p99_us", 0) < 0.8 * dur * 1e6
+                      and c / r["rps"] < dur / 2):
+                    # Only where a full turn of all c connections fits in half the window;
+                    # otherwise the window truncates latency and the estimate means nothing.
+                    fr.append(min(1.0, r["rps"] * lat["mean_us"] / 1e6 / c))
+            served = _stat(fr).median
+            if served is not None and served < 0.5:
+                out.append((cfg, f"{sc}/{point}", c, served))
+        return out
+
+    def _starvation(self) -> str:
+        hits = self.starved()
+        if not hits:
+            return ""
+        cfgs = sorted({h[0] for h in hits})
+        ex = "; ".join(f"{cfg} {pt}: ~{served * c:.0f} of {c} connections in service"
+                       for cfg, pt, c, served in hits[:6])
+        return (f"- **Some servers serve a few connections and starve the rest** ({', '.join(cfgs)}"
+                f"). {ex}. Measured with Little's law (in service = throughput x mean "
+                "latency) or, where the built-in client ran the point, by counting connections "
+                "that got no response. A worker thread that holds a keep-alive connection "
+                "serves only that connection; the other clients wait in the listen backlog "
+                "(uWSGI, Waitress-style fixed pools) or in the worker's queue. The latency of "
+                "the lucky connections looks excellent while the rest see none: throughput "
+                "and p99 of completed requests alone hide it.")
 
     def _fanout_async(self) -> str:
         d = self.d
@@ -369,7 +423,8 @@ class Findings:
         conns = reqs = 0
         for s in self.d.samples:
             r = s["result"]
-            if s["config"] == config and r.get("connects") is not None and r.get("ok"):
+            if (s["config"] == config and r.get("mode") == "closed"
+                    and r.get("connects") is not None and r.get("ok")):
                 conns += int(r["connects"])
                 reqs += int(r["ok"]) + sum(r.get("errors", {}).values())
         return conns / reqs if reqs else None
@@ -405,8 +460,9 @@ class Findings:
         if not hits:
             return ""
         txt = ", ".join(f"{n} {pk['stat'].median:,.0f} req/s" for n, pk in hits)
-        return ("- **Event-loop servers stop on CPU, not on waiting**: an asyncio.sleep holds "
-                "no slot, so the sleep sweep rises until the one core they are pinned to is "
+        return ("- **Servers without a fixed slot count stop on CPU, not on waiting** (event "
+                "loops, and the thread-per-connection dev server): a sleeping request holds no "
+                "slot, so the sleep sweep rises until the one core they are pinned to is "
                 f"busy ({txt}). `-w N` adds processes but, pinned to one CPU, no cycles; uvloop "
                 "and a Rust front end (granian) lower the CPU per request and so raise the "
                 "plateau.")

@@ -45,8 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="results folder (default benchmarks/results/<timestamp>)")
     sub.add_parser("list", help="list configurations and scenarios")
     rep = sub.add_parser("report", help="re-render report.md and report.html from results.json")
-    rep.add_argument("results", type=Path)
-    rep.add_argument("--out", type=Path, default=None, help="folder (default: next to it)")
+    rep.add_argument("results", type=Path, nargs="+",
+                     help="results.json; several are merged (e.g. a PostgreSQL pass run "
+                          "separately), the first one's environment and ceiling kept")
+    rep.add_argument("--out", type=Path, default=None, help="folder (default: next to the first)")
     return parser
 
 
@@ -57,8 +59,11 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "report":
         from benchmarks import report
 
-        data = json.loads(args.results.read_text())
-        out = args.out or args.results.parent
+        docs = [json.loads(p.read_text()) for p in args.results]
+        data = report.merge(docs) if len(docs) > 1 else docs[0]
+        out = args.out or args.results[0].parent
+        if len(docs) > 1:
+            (out / "results.json").write_text(json.dumps(data, indent=1))
         for path in report.write(data, out):
             print(path)
     else:

@@ -234,6 +234,9 @@ async def run_closed(spec: dict[str, Any]) -> dict[str, Any]:
     issued = 0
     first_send: list[float] = []
     last_done = [t_start]
+    # Successful responses per connection inside the window: a server that serves a few
+    # connections and leaves the rest in its listen backlog shows up as zeros here.
+    per_conn = [0] * conns_n
 
     async def worker(idx: int) -> None:
         nonlocal issued
@@ -270,6 +273,7 @@ async def run_closed(spec: dict[str, Any]) -> dict[str, Any]:
             if t0 >= measure_from and (total is not None or t1 <= deadline):
                 if 200 <= status < 400:
                     rec.lat.append(int((t1 - t0) * 1e6))
+                    per_conn[idx] += 1
                 else:
                     rec.errors[f"http_{status}"] += 1
                 last_done[0] = t1
@@ -293,6 +297,8 @@ async def run_closed(spec: dict[str, Any]) -> dict[str, Any]:
         "ok": ok,
         "errors": dict(rec.errors),
         "connects": rec.connects,
+        "starved_connections": sum(1 for n in per_conn if n == 0),
+        "per_connection": {"min": min(per_conn), "max": max(per_conn)} if per_conn else None,
         "elapsed_s": round(elapsed, 4),
         "rps": round(ok / elapsed, 2) if elapsed > 0 else 0.0,
         "latency": _summary(hist),

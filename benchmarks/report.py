@@ -6,6 +6,7 @@ results.json` reproduces the report exactly from a committed run.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import statistics
@@ -53,6 +54,8 @@ class Stat:
 
 
 def _num(v: float, digits: int) -> str:
+    if float(v).is_integer() and abs(v) < 1e6:
+        return f"{int(v):,}"
     if digits == 0 and abs(v) >= 10:
         return f"{v:,.0f}"
     if abs(v) >= 100:
@@ -170,8 +173,8 @@ class Report:
         for name, fn in sections.items():
             if any(s["scenario"] == name for s in d.samples) or name in d.meta["scenarios"]:
                 parts.append(fn())
-        parts += [self.findings.markdown(), self.configurations(), self.skipped(),
-                  self.environment()]
+        parts += [self.findings.markdown(), self.resources(), self.configurations(),
+                  self.skipped(), self.environment()]
         return "\n\n".join(p for p in parts if p) + "\n"
 
     def header(self) -> str:
@@ -186,7 +189,9 @@ class Report:
             f"{' (dirty tree)' if e.get('git_dirty') else ''}; {m['started']} → "
             f"{m.get('finished')}.",
             "",
-            f"Command: `{' '.join(m.get('argv') or [])}` — {m['repeat']} repetition(s), "
+            f"Command: `{' '.join(m.get('argv') or [])}`"
+            + "".join(f" + `{a}`" for a in (m.get("merged_from") or [])[1:])
+            + f" - {self._reps()}, "
             f"{m['duration_s']:g} s per point, database(s): {', '.join(m['databases'])}. "
             f"Generator: {m['generator']}. Pinning: server on CPU "
             f"{pin['server_cpus']}, generator on CPU {pin['generator_cpus']} "
@@ -198,6 +203,13 @@ class Report:
             "successful responses per second; latencies in ms.",
             "" if d.samples else "\n**No samples were recorded.**",
         ])
+
+    def _reps(self) -> str:
+        per_db: dict[str, set[int]] = defaultdict(set)
+        for r in self.d.doc.get("server_runs", []):
+            per_db[r["database"]].add(r["rep"])
+        done = ", ".join(f"{db} {len(reps)}" for db, reps in per_db.items())
+        return f"repetitions requested {self.d.meta['repeat']}, completed: {done or 'none'}"
 
     def headline(self) -> str:
         d = self.d
@@ -510,6 +522,37 @@ class Report:
                 bands=bands), "overload timeline"),
             self.findings.overload_notes()])
 
+    def resources(self) -> str:
+        """Server CPU time and memory per configuration (from /proc, whole process tree)."""
+        d = self.d
+        runs: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for r in d.doc.get("server_runs", []):
+            runs[r["config"]].append(r)
+        rows = []
+        for n in d.configs:
+            if n not in runs:
+                continue
+            idle = Stat(r.get("idle", {}).get("rss_kb", 0) / 1024 for r in runs[n])
+            peak = Stat(max((s["server"]["rss_peak_kb"] for s in d.samples
+                             if s["config"] == n and s["rep"] == r["rep"]
+                             and s["database"] == r["database"]), default=0) / 1024
+                        for r in runs[n])
+            per_req = []
+            for s in d.get("standard", "json", n):
+                ok = s["result"].get("ok") or 0
+                if ok:
+                    per_req.append(s["server"]["cpu_s"] / ok * 1000)
+            procs_ = Stat(r.get("idle", {}).get("procs") for r in runs[n])
+            threads = Stat(r.get("idle", {}).get("threads") for r in runs[n])
+            ready = Stat(r.get("ready_s") for r in runs[n])
+            rows.append([f"**{n}**", procs_.fmt(), threads.fmt(), idle.fmt(digits=0),
+                         peak.fmt(digits=0), Stat(per_req).fmt(digits=2), ready.fmt(digits=2)])
+        if not rows:
+            return ""
+        return "## Server resources\n\n" + table(
+            ["config", "processes", "threads (idle)", "RSS idle MB", "RSS peak MB (any point)",
+             "server CPU ms per /json request", "ready after s"], rows)
+
     def configurations(self) -> str:
         d = self.d
         rows = []
@@ -591,6 +634,28 @@ def to_html(markdown: str, charts: dict[str, str], title: str) -> str:
             f"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
             f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>\n{body}\n"
             f"</body></html>\n")
+
+
+def merge(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs as one document: samples, server runs and skips concatenated."""
+    base = json.loads(json.dumps(docs[0]))
+    dbs = list(base["meta"]["databases"])
+    for doc in docs[1:]:
+        for key in ("samples", "server_runs", "skipped"):
+            base[key].extend(doc.get(key, []))
+        for name, cfg in doc["configs"].items():
+            base["configs"].setdefault(name, cfg)
+        dbs += [db for db in doc["meta"]["databases"] if db not in dbs]
+        for name in doc["meta"]["scenarios"]:
+            if name not in base["meta"]["scenarios"]:
+                base["meta"]["scenarios"].append(name)
+        base["meta"]["scenario_info"].update(
+            {k: v for k, v in doc["meta"]["scenario_info"].items()
+             if k not in base["meta"]["scenario_info"]})
+        base["meta"]["finished"] = doc["meta"].get("finished") or base["meta"]["finished"]
+    base["meta"]["databases"] = dbs
+    base["meta"]["merged_from"] = [" ".join(d["meta"].get("argv") or []) for d in docs]
+    return base
 
 
 def write(doc: dict[str, Any], out: Path) -> list[Path]:

@@ -70,6 +70,7 @@ class Lab:
     def generate(self, spec: dict[str, Any], *, allow_wrk: bool = True) -> dict[str, Any]:
         """Run one load spec in a separate (pinned) generator process."""
         closed_timed = spec["mode"] == "closed" and "requests" not in spec
+        allow_wrk = allow_wrk and spec.pop("generator", "auto") != "builtin"
         if allow_wrk and self.use_wrk and closed_timed and len(spec["paths"]) == 1:
             return self._wrk(spec)
         limit = float(spec.get("max_time", 0)) + float(spec.get("duration", 0)) \

@@ -64,8 +64,9 @@ SERVERS: dict[str, Server] = {s.name: s for s in [
     Server("flask-dev-threaded", "wsgi", "app.run(threaded=True)",
            ("{py}", "-m", "benchmarks.apps.dev_server", "--app", "{app}", "--port", "{port}",
             "--threaded", "1"),
-           "1 process, 1 thread per connection", 1, None, False,
-           "Werkzeug development server, a new thread per connection (Flask's default)"),
+           "1 process, 1 thread per connection", 1, None, True,
+           "Werkzeug development server, a new thread per connection (Flask's default); "
+           "threaded, it switches to HTTP/1.1 keep-alive"),
     Server("gunicorn-sync", "wsgi", "gunicorn -w 4 {app}", _gunicorn("-w", "4"),
            "4 processes x 1 thread (sync worker)", 4, 4, False,
            "the sync worker closes the connection after every response"),
