@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from quart import Quart, request
 from quart import Response as QuartResponse
+from quart.globals import request_ctx
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException
 
@@ -26,7 +27,17 @@ from async_app.driver import AsyncDriver
 from async_app.jobs import AsyncJobRunner
 from shared_logic import config as configuration
 from shared_logic.context import Context
-from shared_logic.http import Problem, Request, Response, framework_error, internal_error
+from shared_logic.http import (
+    HeadLimits,
+    Problem,
+    Request,
+    RequestHead,
+    Response,
+    check_request_head,
+    framework_error,
+    internal_error,
+    options_reply,
+)
 from shared_logic.routes import ROUTES, Route, dispatch
 from shared_logic.sql import STATEMENTS, ensure_schema
 
@@ -146,6 +157,48 @@ def render_problem(problem: Problem) -> QuartResponse:
     return render(problem.to_response())
 
 
+def request_head(scope: Mapping[str, Any]) -> RequestHead:
+    """Measure the request head from the ASGI scope (headers as received, in bytes)."""
+    headers = scope["headers"]
+    query = scope.get("query_string", b"")
+    return RequestHead(
+        scope["method"],
+        scope.get("http_version", "1.1"),
+        len(scope.get("raw_path") or b"") + (len(query) + 1 if query else 0),
+        len(headers),
+        max((len(name) + 2 + len(value) for name, value in headers), default=0),
+        any(name.lower() == b"host" for name, _ in headers),
+    )
+
+
+class RequestHeadGuard:
+    """ASGI middleware: refuse a request whose head breaks the shared limits.
+
+    The twin of the Flask shell's WSGI guard, wrapping `app.asgi_app` so that a refused
+    request never reaches Quart's request handling.
+    """
+
+    def __init__(self, asgi_app: Any, limits: HeadLimits) -> None:
+        self.asgi_app = asgi_app
+        self.limits = limits
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        problem = None
+        if scope["type"] == "http":
+            problem = check_request_head(request_head(scope), self.limits)
+        if problem is None:
+            await self.asgi_app(scope, receive, send)
+            return
+        response = problem.to_response()
+        headers = [
+            (b"content-type", (response.content_type or "").encode("latin-1")),
+            (b"content-length", str(len(response.body)).encode("latin-1")),
+            *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers),
+        ]
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+
 def make_view(
     route: Route, ctx: Context, resources: AsyncResources
 ) -> Callable[..., Awaitable[QuartResponse]]:
@@ -166,9 +219,19 @@ def make_view(
     return view
 
 
+class TwinportQuart(Quart):
+    async def make_default_options_response(self) -> QuartResponse:
+        # Quart lists Allow in set order (it varies with PYTHONHASHSEED); the core sorts it.
+        return render(options_reply(request_ctx.url_adapter.allowed_methods()))
+
+
 def create_app(config: configuration.Settings | Mapping[str, Any] | None = None) -> Quart:
     settings = configuration.resolve(config)
-    app = Quart(__name__, instance_path=str(settings.instance_path.resolve()))
+    app = TwinportQuart(
+        __name__,
+        instance_path=str(settings.instance_path.resolve()),
+        static_folder=None,  # no undeclared /static/<path> rule: every route is in ROUTES
+    )
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["BODY_TIMEOUT"] = settings.body_timeout_s
     app.config["RESPONSE_TIMEOUT"] = settings.response_timeout_s
@@ -193,6 +256,8 @@ def create_app(config: configuration.Settings | Mapping[str, Any] | None = None)
         app.add_url_rule(
             route.path, route.name, make_view(route, ctx, resources), methods=[route.method]
         )
+
+    app.asgi_app = RequestHeadGuard(app.asgi_app, settings)  # type: ignore[method-assign]
 
     @app.errorhandler(HTTPException)
     async def framework_error_handler(exc: HTTPException) -> QuartResponse:

@@ -73,6 +73,11 @@ class Settings:
     cpu_executor: Literal["process", "thread"] = "process"  # async app: where Compute runs
     cpu_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     max_body_bytes: int = 1 << 20  # Flask/Quart MAX_CONTENT_LENGTH
+    # Request-head limits: Gunicorn's defaults, enforced by both shells (http.check_request_head)
+    # and fed to Gunicorn by gunicorn.conf.py, so Hypercorn-served requests meet the same ones.
+    max_request_line: int = 4094
+    max_header_fields: int = 100
+    max_header_field_bytes: int = 8190
     # One uploaded attachment (checked in the core, 413). The whole multipart body must also
     # fit max_body_bytes, so raise both together.
     max_attachment_bytes: int = 512 << 10
@@ -126,6 +131,11 @@ class Settings:
             cpu_executor="thread" if cpu_executor == "thread" else "process",
             cpu_workers=_int(env, "TWINPORT_CPU_WORKERS", defaults.cpu_workers),
             max_body_bytes=_int(env, "TWINPORT_MAX_BODY_BYTES", defaults.max_body_bytes),
+            max_request_line=_int(env, "TWINPORT_MAX_REQUEST_LINE", defaults.max_request_line),
+            max_header_fields=_int(env, "TWINPORT_MAX_HEADER_FIELDS", defaults.max_header_fields),
+            max_header_field_bytes=_int(
+                env, "TWINPORT_MAX_HEADER_FIELD_BYTES", defaults.max_header_field_bytes
+            ),
             max_attachment_bytes=_int(
                 env, "TWINPORT_MAX_ATTACHMENT_BYTES", defaults.max_attachment_bytes
             ),

@@ -6,10 +6,10 @@ both directions are mechanical, so every status, header and byte is decided here
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
@@ -95,9 +95,46 @@ class ProblemError(Exception):
         self.problem = problem
 
 
+# RFC 9110's reason phrases. `HTTPStatus.phrase` changed with Python 3.13 (413 "Request Entity
+# Too Large" became "Content Too Large"), so titles are pinned here, not borrowed from it.
+STATUS_TITLES: Mapping[int, str] = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    408: "Request Timeout",
+    409: "Conflict",
+    410: "Gone",
+    411: "Length Required",
+    412: "Precondition Failed",
+    413: "Content Too Large",
+    414: "URI Too Long",
+    415: "Unsupported Media Type",
+    416: "Range Not Satisfiable",
+    422: "Unprocessable Content",
+    428: "Precondition Required",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+def status_title(status: int) -> str:
+    try:
+        return STATUS_TITLES.get(status) or HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
 def status_problem(status: int, detail: str | None = None, **extra: Any) -> Problem:
     """A plain HTTP-status problem (`type: about:blank`, title = the status phrase)."""
-    return Problem(status=status, title=HTTPStatus(status).phrase, detail=detail, extra=extra)
+    return Problem(status=status, title=status_title(status), detail=detail, extra=extra)
 
 
 # The bodies the shells send for errors their framework detects before our code runs.
@@ -135,10 +172,7 @@ def service_unavailable(detail: str, retry_after_s: int | None = None) -> Proble
 
 def http_error(status: int) -> Problem:
     """Any other framework-raised HTTP error, rendered the same way in both shells."""
-    try:
-        return status_problem(status)
-    except ValueError:
-        return Problem(status, "Error")
+    return status_problem(status)
 
 
 def framework_error(
@@ -158,3 +192,70 @@ def framework_error(
     if status == 400:
         return bad_request()
     return http_error(status)
+
+
+def options_reply(allowed: Iterable[str]) -> Response:
+    """The automatic OPTIONS reply, replacing Flask's and Quart's own.
+
+    Both frameworks list `Allow` in set order, which follows PYTHONHASHSEED, so two
+    workers of the same app could disagree; here it is sorted, as in the 405 reply.
+    """
+    return Response(200, b"", None, [("Allow", ", ".join(sorted(set(allowed))))])
+
+
+class RequestHead(NamedTuple):
+    """What a shell measured of the request line and headers, for `check_request_head`.
+
+    Plain numbers rather than the headers themselves, in a NamedTuple rather than a
+    dataclass: this runs on every request, and each shell counts these straight from its
+    WSGI environ or ASGI scope.
+    """
+
+    method: str
+    http_version: str  # "1.1"
+    target_bytes: int  # the request target (path and query) as received
+    header_fields: int
+    longest_header_field: int  # len(name) + len(": ") + len(value) of the longest
+    has_host: bool
+
+
+
+# "GET" + " " + target + " HTTP/" + version; the target and version vary per request.
+_REQUEST_LINE_OVERHEAD = len("  HTTP/")
+
+
+def check_request_head(head: RequestHead, limits: HeadLimits) -> Problem | None:
+    """One set of request-head rules for both servers.
+
+    Gunicorn refuses an over-long request line (414), too many or too large header
+    fields (431), a lower-case method and a version other than 1.0/1.1 (400), but serves
+    HTTP/1.1 without Host; Hypercorn (h11) does the opposite on every count. Both shells
+    run this first, so whichever server is in front, the same request gets the same status.
+    """
+    method, version = head.method, head.http_version
+    if not (method.isalpha() and method.isascii() and method.isupper()):
+        return status_problem(400, "The request method must be an upper-case token.")
+    if version != "1.1" and version != "1.0":
+        return status_problem(400, f"HTTP/{version} is not spoken on this connection.")
+    line = len(method) + head.target_bytes + len(version) + _REQUEST_LINE_OVERHEAD
+    if line > limits.max_request_line:
+        return status_problem(
+            414, f"The request line exceeds the {limits.max_request_line}-byte limit."
+        )
+    if head.header_fields > limits.max_header_fields:
+        return status_problem(
+            431, f"The request has more than {limits.max_header_fields} header fields."
+        )
+    if head.longest_header_field > limits.max_header_field_bytes:
+        return status_problem(
+            431, f"A header field exceeds the {limits.max_header_field_bytes}-byte limit."
+        )
+    if version == "1.1" and not head.has_host:
+        return status_problem(400, "An HTTP/1.1 request must have a Host header.")
+    return None
+
+
+class HeadLimits(Protocol):
+    max_request_line: int
+    max_header_fields: int
+    max_header_field_bytes: int

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from shared_logic.http import Problem, ProblemError, QueryArgs
 
 INVALID_PARAMETERS = "/problems/invalid-parameters"
+_ASCII_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,9 @@ class IntParam:
         if raw is None:
             return self.default
         try:
+            # int() would also take "1_000" and non-ASCII digits such as "٣".
+            if _ASCII_INTEGER.fullmatch(raw.strip()) is None:
+                raise ValueError(raw)
             value = int(raw.strip(), 10)
         except ValueError:
             if self.on_invalid == "clamp":

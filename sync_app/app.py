@@ -17,12 +17,23 @@ from typing import Any
 import httpx
 from flask import Flask, request
 from flask import Response as FlaskResponse
+from flask.globals import request_ctx
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from shared_logic import config as configuration
 from shared_logic.context import Context
-from shared_logic.http import Problem, Request, Response, framework_error, internal_error
+from shared_logic.http import (
+    HeadLimits,
+    Problem,
+    Request,
+    RequestHead,
+    Response,
+    check_request_head,
+    framework_error,
+    internal_error,
+    options_reply,
+)
 from shared_logic.routes import ROUTES, Route, dispatch
 from shared_logic.sql import STATEMENTS, ensure_schema
 from sync_app.db import Database, open_database
@@ -102,6 +113,52 @@ def read_body(current: Any) -> bytes:
     return data
 
 
+_NON_PREFIXED_HEADERS = ("CONTENT_TYPE", "CONTENT_LENGTH")
+
+
+def request_head(environ: Mapping[str, Any]) -> RequestHead:
+    """Measure the request head from the WSGI environ (headers are its HTTP_* keys)."""
+    sizes = [
+        len(key) - 3 + len(value)  # "HTTP_NAME" -> "Name: value"
+        for key, value in environ.items()
+        if key[:5] == "HTTP_"
+    ]
+    for key in _NON_PREFIXED_HEADERS:  # the two headers WSGI stores without HTTP_
+        if key in environ:
+            sizes.append(len(key) + 2 + len(environ[key]))
+    target = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if target is None:
+        query = environ.get("QUERY_STRING", "")
+        target = environ.get("PATH_INFO", "") + ("?" + query if query else "")
+    return RequestHead(
+        environ["REQUEST_METHOD"],
+        environ.get("SERVER_PROTOCOL", "HTTP/1.1")[5:],
+        len(target),
+        len(sizes),
+        max(sizes, default=0),
+        "HTTP_HOST" in environ,
+    )
+
+
+class RequestHeadGuard:
+    """WSGI middleware: refuse a request whose head breaks the shared limits.
+
+    It wraps `app.wsgi_app` rather than being a `before_request` hook: Flask's hook
+    machinery cost 16% of a hello-world request (it re-inspects each hook per call), and
+    a refused request should not build a request context at all.
+    """
+
+    def __init__(self, wsgi_app: Any, limits: HeadLimits) -> None:
+        self.wsgi_app = wsgi_app
+        self.limits = limits
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        problem = check_request_head(request_head(environ), self.limits)
+        if problem is None:
+            return self.wsgi_app(environ, start_response)
+        return render_problem(problem)(environ, start_response)
+
+
 def make_view(route: Route, ctx: Context, driver: Driver) -> Callable[..., FlaskResponse]:
     def view(**path_params: Any) -> FlaskResponse:
         current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
@@ -119,9 +176,19 @@ def make_view(route: Route, ctx: Context, driver: Driver) -> Callable[..., Flask
     return view
 
 
+class TwinportFlask(Flask):
+    def make_default_options_response(self) -> FlaskResponse:
+        # Flask lists Allow in set order (it varies with PYTHONHASHSEED); the core sorts it.
+        return render(options_reply(request_ctx.url_adapter.allowed_methods()))
+
+
 def create_app(config: configuration.Settings | Mapping[str, Any] | None = None) -> Flask:
     settings = configuration.resolve(config)
-    app = Flask(__name__, instance_path=str(settings.instance_path.resolve()))
+    app = TwinportFlask(
+        __name__,
+        instance_path=str(settings.instance_path.resolve()),
+        static_folder=None,  # no undeclared /static/<path> rule: every route is in ROUTES
+    )
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["TWINPORT_SETTINGS"] = settings
 
@@ -136,6 +203,8 @@ def create_app(config: configuration.Settings | Mapping[str, Any] | None = None)
         app.add_url_rule(
             route.path, route.name, make_view(route, ctx, resources.driver), methods=[route.method]
         )
+
+    app.wsgi_app = RequestHeadGuard(app.wsgi_app, settings)  # type: ignore[method-assign]
 
     @app.errorhandler(HTTPException)
     def framework_error_handler(exc: HTTPException) -> FlaskResponse:

@@ -8,6 +8,8 @@ on the command line (command-line flags win over this file).
 
 import os
 
+from shared_logic.config import Settings
+
 bind = [os.environ.get("TWINPORT_BIND", "127.0.0.1:8000")]
 # gthread: each worker process runs `threads` request threads. 4 x 2 = 8 requests at once.
 worker_class = "gthread"
@@ -20,10 +22,12 @@ backlog = 2048
 timeout = 30
 graceful_timeout = 30  # SIGTERM: finish in-flight requests (and jobs) for up to this long
 keepalive = 5  # seconds an idle keep-alive connection is held (Hypercorn: keep_alive_timeout)
-# Request-head limits (Gunicorn defaults, stated so they are visible next to Hypercorn's).
-limit_request_line = 4094
-limit_request_fields = 100
-limit_request_field_size = 8190
+# Request-head limits come from the same Settings the apps enforce (check_request_head), so a
+# request Gunicorn would refuse is refused alike when Hypercorn serves the Quart app.
+_settings = Settings.from_env()
+limit_request_line = _settings.max_request_line
+limit_request_fields = _settings.max_header_fields
+limit_request_field_size = _settings.max_header_field_bytes
 accesslog = None
 errorlog = "-"
 loglevel = "info"

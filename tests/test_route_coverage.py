@@ -27,9 +27,9 @@ def table() -> set[tuple[str, str, frozenset[str]]]:
     return {(route.path, route.name, frozenset({route.method})) for route in ROUTES}
 
 
-# Rules the frameworks add on their own. Both add the same one today; see docs/parity.md
-# "Undeclared static route" and test_no_rules_outside_the_route_table.
-FRAMEWORK_RULES = {("/static/<path:filename>", "static", frozenset({"GET"}))}
+# Rules the frameworks would add on their own: none, since both shells pass
+# static_folder=None (docs/parity.md "Undeclared static route").
+FRAMEWORK_RULES: set[tuple[str, str, frozenset[str]]] = set()
 
 
 async def test_both_apps_register_the_same_rules(twins: Any) -> None:
@@ -41,13 +41,6 @@ async def test_both_apps_register_the_route_table(twins: Any) -> None:
     assert rules(twins.quart_app) - FRAMEWORK_RULES == table()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="Flask and Quart each add /static/<path:filename> (static_folder defaults to "
-    "'static'); it is in no route table or OpenAPI document and answers OPTIONS 200 / "
-    "POST 405. Fix: Flask(..., static_folder=None) and Quart(..., static_folder=None).",
-)
 async def test_no_rules_outside_the_route_table(twins: Any) -> None:
     assert rules(twins.flask_app) == table()
     assert rules(twins.quart_app) == table()
