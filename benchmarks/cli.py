@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=None,
                      help="results folder (default benchmarks/results/<timestamp>)")
     sub.add_parser("list", help="list configurations and scenarios")
+    ovh = sub.add_parser("overhead", help="measure the in-process cost per request and add it "
+                         "to an existing results.json (then re-render)")
+    ovh.add_argument("results", type=Path)
     rep = sub.add_parser("report", help="re-render report.md and report.html from results.json")
     rep.add_argument("results", type=Path, nargs="+",
                      help="results.json; several are merged (e.g. a PostgreSQL pass run "
@@ -56,6 +59,16 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     if args.command == "list":
         _list()
+    elif args.command == "overhead":
+        from benchmarks import procs, report
+
+        procs.install_cleanup()
+        data = json.loads(args.results.read_text())
+        lab = Lab(Options(out_dir=args.results.parent))
+        data["overhead"] = {**lab.measure_overhead(), "added_after_run": True}
+        args.results.write_text(json.dumps(data, indent=1))
+        for path in report.write(data, args.results.parent):
+            print(path)
     elif args.command == "report":
         from benchmarks import report
 

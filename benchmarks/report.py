@@ -71,7 +71,10 @@ class Data:
         self.meta = doc["meta"]
         self.env = doc["environment"]
         self.configs: dict[str, dict[str, Any]] = doc["configs"]
-        self.samples: list[dict[str, Any]] = doc["samples"]
+        self.all_samples: list[dict[str, Any]] = doc["samples"]
+        # A timed closed-loop point with no response and no error never saw the endpoint:
+        # the server was busy with leftovers (see analysis._silent). Kept out of the medians.
+        self.samples = [s for s in self.all_samples if not silent(s)]
         self.groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = defaultdict(list)
         for s in self.samples:
             self.groups[(s["scenario"], s["point"], s["config"], s["database"])].append(s)
@@ -108,6 +111,12 @@ class Data:
     def gen_ceiling(self, generator: str) -> float | None:
         c = self.ceiling.get(generator)
         return float(c["rps"]) if c else None
+
+
+def silent(s: dict[str, Any]) -> bool:
+    r = s["result"]
+    return (r.get("mode") == "closed" and s["scenario"] != "articles" and not r.get("ok")
+            and not r.get("errors"))
 
 
 def metric_of(s: dict[str, Any], metric: str) -> float | None:
@@ -245,16 +254,47 @@ class Report:
         series = []
         for ep in ("json", "plaintext"):
             series.append((f"/{ep}", [d.stat("standard", ep, c, "rps").median for c in names]))
+        e = d.env
+        machine = f"{e.get('cpu_model')} x{e.get('cpu_count')}, {d.meta['started'][:10]}"
         return self.chart("standard_rps", svg.bar_chart(
-            "Throughput, /json and /plaintext (64 connections)", names, series,
+            f"Throughput, /json and /plaintext, 64 connections ({machine})", names, series,
             xlabel="requests per second (median)"), "throughput of /json and /plaintext")
 
     def targets(self) -> str:
         rows = self.findings.targets()
-        if not rows:
+        parts = []
+        if rows:
+            parts.append("## Targets (measured in this run)\n\n" + table(
+                ["target", "measured", "ratio", "required", "verdict"], rows))
+        ovh = self.overhead()
+        if ovh:
+            parts.append(ovh)
+        return "\n\n".join(parts)
+
+    def overhead(self) -> str:
+        """In-process cost per request (benchmarks/overhead.py), if the run measured it."""
+        o = self.d.doc.get("overhead")
+        if not o:
             return ""
-        return ("## Targets (measured in this run)\n\n" + table(
-            ["target", "measured", "ratio", "required", "verdict"], rows))
+        by = {(a["target"], a["path"]): a.get("us_per_request") for a in o["apps"]}
+        rows = []
+        from benchmarks.overhead import PAIRS
+
+        for _kind, (ours, hello, bare) in PAIRS.items():
+            for path in ("/json", "/plaintext"):
+                a, b, c = by.get((ours, path)), by.get((hello, path)), by.get((bare, path))
+                if a and b:
+                    rows.append([f"`{ours}` {path}", f"{a:.0f}", f"{b:.0f}",
+                                 f"{c:.1f}" if c else "-", f"{b / a:.0%}",
+                                 "PASS" if b / a >= 0.9 else "FAIL"])
+        note = (" (measured after the load run, same machine)" if o.get("added_after_run")
+                else "")
+        return ("### The same targets without a server: in-process cost per request" + note +
+                "\n\nEach app called directly, no server and no network, in a fresh process "
+                f"pinned to CPU {o.get('cpus')}; median of 5 batches of 2000 calls. Throughput "
+                "ratio = minimal app's time / ours.\n\n" + table(
+                    ["app, endpoint", "twinport us", "minimal framework app us",
+                     "bare callable us", "twinport throughput vs minimal", "≥ 90%"], rows))
 
     def generator(self) -> str:
         d = self.d
@@ -332,18 +372,27 @@ class Report:
                     pk = peaks.get((n, f"io/{ep}"))
                     if pk and pk["bound"]:
                         hl.append((pk["bound"], f"{n} bound {pk['bound']:,.0f}", i))
-                    rows.append([f"**{n}**"] + [s.fmt() for s in st] + [
-                        _bound_txt(pk["bound"]) if pk else "-",
-                        f"{pk['ratio']:.0%}" if pk and pk["ratio"] else "-",
-                        pk["limit"] if pk else "-"])
+                    top = d.get("io", pts[-1], n, db)
+                    starved = Stat(x["result"].get("starved_connections") for x in top)
+                    rows.append([f"**{n}**", *[s.fmt() for s in st],
+                                 _bound_txt(pk["bound"]) if pk else "-",
+                                 f"{pk['ratio']:.0%}" if pk and pk["ratio"] else "-",
+                                 pk["limit"] if pk else "-", starved.fmt()])
                 heads = ["config"] + [f"c={_concurrency(p)}" for p in pts] + [
-                    "Little bound", "peak / bound", "what limits it"]
+                    "Little bound", "peak / bound", "what limits it",
+                    f"connections with no answer at c={_concurrency(pts[-1])}"]
                 out.append(f"### /io/{ep}?ms={wait} ({db}): throughput, req/s")
                 out.append(table(heads, rows))
+                # One dashed line per distinct bound, labelled with every config it bounds.
+                by_bound: dict[float, list[tuple[str, int]]] = defaultdict(list)
+                for y, label, ci in hl:
+                    by_bound[y].append((label.split(" bound ")[0], ci))
+                merged = [(y, f"Little bound {y:,.0f}: " + ", ".join(n for n, _ in cs), cs[0][1])
+                          for y, cs in by_bound.items()]
                 out.append(self.chart(f"io_{ep}_{db}_rps", svg.line_chart(
                     f"/io/{ep} ({wait} ms): throughput vs concurrency", series,
                     xlabel="concurrent connections", ylabel="req/s", logx=True, logy=True,
-                    hlines=hl), "I/O sweep throughput"))
+                    hlines=merged), "I/O sweep throughput"))
                 lat_rows = []
                 for n in names:
                     for p in pts:
@@ -471,14 +520,16 @@ class Report:
                 first = d.stat("sse", p, n, "sse_first_event:p99").fmt(digits=0)
                 late = d.stat("sse", p, n, "sse_lateness:p99").fmt(digits=0)
                 cells.append(f"{'✅' if ok and ok >= 0.5 else '❌'} {first} / {late}")
-            per_conn = [d.stat("sse", p, n, "rss_per_conn_kb") for p in pts]
+            # Memory per connection at the largest subscriber count the server still held.
+            per_conn = [d.stat("sse", p, n, "rss_per_conn_kb") for p in pts
+                        if (d.stat("sse", p, n, "held").median or 0) >= 0.5]
             big = [s for s in per_conn if s.median is not None]
-            rows.append([f"**{n}**", held, *cells, big[-1].fmt(digits=0) if big else "-"])
+            rows.append([f"**{n}**", held, *cells, big[-1].fmt(digits=1) if big else "-"])
             rss_series.append((n, [(int(d.params("sse", p)["subscribers"]),
                                     d.stat("sse", p, n, "rss_mb").median) for p in pts
                                    if d.get("sse", p, n)]))
         heads = (["config", "subscribers held"] + [p.replace("subscribers=", "S=") for p in pts]
-                 + ["RSS per connection, KB (largest S run)"])
+                 + ["RSS growth per connection, KB (largest S held)"])
         return "\n\n".join([
             "## 6. Long-lived connections (SSE)", info,
             "Cells: held? first-event p99 ms / event-lateness p99 ms.",

@@ -139,6 +139,15 @@ class Lab:
             log.close()
         return out
 
+    def measure_overhead(self) -> dict[str, Any]:
+        from benchmarks import overhead
+
+        env = dict(os.environ)
+        env["DATABASE_URL"] = f"sqlite:///{self.tmp / 'overhead.sqlite3'}"
+        env["TWINPORT_INSTANCE_PATH"] = str(self.tmp / "instance")
+        return {"measured": _now(), "cpus": sorted(self.server_cpus or self.all_cpus),
+                "apps": overhead.run_all(ROOT, env, self.server_cpus)}
+
     # ------------------------------------------------------------------ upstream
     def start_upstream(self) -> None:
         port = procs.free_port()
@@ -204,6 +213,9 @@ class Lab:
                 if name in self.results["ceiling"]:
                     self.console.print(f"  {name}: {self.results['ceiling'][name]['rps']:,.0f} "
                                        "req/s")
+            if "overhead" in chosen:
+                self.console.print("measuring in-process cost per request ...")
+                self.results["overhead"] = self.measure_overhead()
             if "fanout" in chosen:
                 self.start_upstream()
             self.results["meta"]["upstream_url"] = self.upstream_url or None
@@ -285,7 +297,7 @@ class Lab:
             self.generate({"mode": "closed", "port": run.port, "paths": [warm],
                            "connections": 16, "duration": 0.5 if self.opts.quick else 1.0},
                           allow_wrk=False)
-            procs.drain(run.port)
+            self.settle(run)
             sse_broken: int | None = None
             for pt in pts:
                 if pt.path in bad:
@@ -299,7 +311,7 @@ class Lab:
                     except (RuntimeError, subprocess.TimeoutExpired, ValueError) as exc:
                         self.console.print(f"[red]{cfg.name} {pt.scenario}/{pt.key}: {exc}[/]")
                         self._skip(cfg, rep, db, pt, f"generator error: {exc}")
-                        procs.drain(run.port)
+                        self.settle(run)
                         tick()
                         continue
                     if pt.scenario == "sse" and not sample["result"].get("held", False):
@@ -308,6 +320,28 @@ class Lab:
             end = procs.tree_stats(run.sid)
             run_info["end"] = {"cpu_s": round(end.cpu_s, 3), "rss_kb": end.rss_kb,
                                "hwm_kb_sum": end.hwm_kb, "threads": end.threads}
+
+    def settle(self, run: Running, timeout: float = 60.0) -> float:
+        """Drain the last point's connections, then wait until the server answers promptly.
+
+        Connections closing is not enough: a server can keep working off requests whose
+        clients left (granian's thread pool had ~1000 queued db-sleeps after its sockets
+        closed, and the next point got no answer for 2 s). /healthz answering within 50 ms
+        twice in a row says the queue in front of it is gone.
+        """
+        t0 = time.monotonic()
+        procs.drain(run.port, timeout=timeout)
+        fast = 0
+        while fast < 2 and time.monotonic() - t0 < timeout:
+            t1 = time.perf_counter()
+            try:
+                status, _, _ = servers.get(run.port, "/healthz", timeout=timeout)
+            except OSError:
+                status = 0
+            fast = fast + 1 if status == 200 and time.perf_counter() - t1 < 0.05 else 0
+            if fast < 2:
+                time.sleep(0.05)
+        return time.monotonic() - t0
 
     def verify(self, run: Running, pts: list[Point], record: dict[str, Any]) -> dict[str, str]:
         """Check each endpoint's answer before any load. Returns {path: why} of failures."""
@@ -350,7 +384,7 @@ class Lab:
             cal = self.generate({"mode": "closed", "port": run.port, "paths": [pt.path],
                                  "connections": 64, "duration": 2.0, "warmup": 0.5},
                                 allow_wrk=False)
-            procs.drain(run.port)
+            self.settle(run)
             capacity = max(cal["rps"], 10.0)
             spec["phases"] = [(f * capacity, d) for f, d in
                               zip(pt.spec["factors"], pt.spec["phase_s"], strict=True)]
@@ -373,7 +407,7 @@ class Lab:
         gen_cpu = _children_cpu() - kids0
         if self.upstream:
             gen_cpu += procs.tree_stats(self.upstream.pid).cpu_s - up0
-        drain_s = procs.drain(run.port)
+        drain_s = self.settle(run)
         if self.pinned and pt.server_cpus == "all":
             procs.set_tree_affinity(run.sid, self.server_cpus or self.all_cpus)
         if pt.scenario == "sse":

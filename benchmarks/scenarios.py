@@ -149,6 +149,12 @@ def build(quick: bool, duration: float, database: str) -> dict[str, Scenario]:
         f"apart). Held while <= {SSE_MAX_FAIL_RATIO:.0%} fail, first event p99 <= "
         f"{SSE_MAX_FIRST_US // 1000} ms and event lateness p99 <= {SSE_MAX_LATE_US // 1000} ms.")
 
+    out["overhead"] = Scenario(
+        "overhead", "In-process cost per request: twinport vs minimal vs bare apps", [],
+        "Each app called directly (no server, no network) on /json and /plaintext, in a fresh "
+        "process pinned to the server CPU: 500 warm-up calls, then the median of 5 batches of "
+        "2000.")
+
     phases = (1.0, 2.0, 2.0) if quick else (3.0, 5.0, 5.0)
     pts = [Point("overload", "json", "/json",
                  {"endpoint": "json", "phases_s": phases, "factors": (0.5, 2.0, 0.5)},

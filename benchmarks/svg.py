@@ -51,7 +51,7 @@ def fmt(v: float) -> str:
         return "0"
     if abs(v) >= 1e6:
         return f"{v / 1e6:g}M"
-    if abs(v) >= 1e3:
+    if abs(v) >= 1e4:
         return f"{v / 1e3:g}k"
     if abs(v) >= 1:
         return f"{v:g}"
@@ -195,7 +195,7 @@ def bar_chart(title: str, categories: Sequence[str],
                 out.append(f'<rect x="{ml}" y="{y}" width="{max(w, 1):.1f}" '
                            f'height="{bar_h - 2}" fill="{color(si)}"><title>{escape(cat)} '
                            f'{escape(name)}: {v:.4g}</title></rect><text x="{ml + w + 3:.1f}" '
-                           f'y="{y + bar_h - 3}" {FONT} font-size="9">{fmt(v)}</text>')
+                           f'y="{y + bar_h - 3}" {FONT} font-size="9">{v:.3g}</text>')
             y += bar_h
         y += gap
     out.append(f'<text x="{ml + pw / 2}" y="{height - 8}" {FONT} font-size="12" '
