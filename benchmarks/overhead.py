@@ -121,14 +121,15 @@ def measure(kind: str, target: str, path: str) -> dict[str, Any]:
             "batches_us": [round(b, 2) for b in batches]}
 
 
-def run_all(root: Path, env: dict[str, str], cpus: set[int] | None) -> list[dict[str, Any]]:
+def run_all(root: Path, env: dict[str, str], cpus: set[int] | None,
+            rounds: int = ROUNDS) -> list[dict[str, Any]]:
     """Every app of both pairs on /json and /plaintext, each in a fresh pinned process.
 
     Rounds are interleaved and the fastest round kept, so a burst of other work on the
     machine does not land on one app only.
     """
     best: dict[tuple[str, str], dict[str, Any]] = {}
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         for kind, targets in PAIRS.items():
             for target in targets:
                 for path in ("/json", "/plaintext"):

@@ -146,7 +146,8 @@ class Lab:
         env["DATABASE_URL"] = f"sqlite:///{self.tmp / 'overhead.sqlite3'}"
         env["TWINPORT_INSTANCE_PATH"] = str(self.tmp / "instance")
         return {"measured": _now(), "cpus": sorted(self.server_cpus or self.all_cpus),
-                "apps": overhead.run_all(ROOT, env, self.server_cpus)}
+                "apps": overhead.run_all(ROOT, env, self.server_cpus,
+                                         rounds=1 if self.opts.quick else overhead.ROUNDS)}
 
     # ------------------------------------------------------------------ upstream
     def start_upstream(self) -> None:
