@@ -182,8 +182,8 @@ class Findings:
         if not names:
             return ""
         big = "n=1000" if "n=1000" in d.points("articles") else d.points("articles")[-1]
-        totals = {n: d.stat("articles", big, n, "elapsed_s").median for n in names}
-        totals = {n: t for n, t in totals.items() if t}
+        medians = {n: d.stat("articles", big, n, "elapsed_s").median for n in names}
+        totals: dict[str, float] = {n: t for n, t in medians.items() if t}
         if not totals:
             return ""
         per_req_cpu = []
@@ -211,9 +211,9 @@ class Findings:
                 f"{t0:.2f} s to {t1:.2f} s ({t0 / t1:.1f}x). The work is pure Python "
                 "bytecode, so the GIL lets one thread run it at a time: threads only overlap "
                 "the network and parsing around it.")
-        g, s = totals.get("gunicorn-gthread"), totals.get("gunicorn-sync")
-        if g and s:
-            lines.append(f"- Gunicorn: 4 sync workers {s:.2f} s, 4x2 gthread {g:.2f} s — "
+        g_t, s_t = totals.get("gunicorn-gthread"), totals.get("gunicorn-sync")
+        if g_t and s_t:
+            lines.append(f"- Gunicorn: 4 sync workers {s_t:.2f} s, 4x2 gthread {g_t:.2f} s: "
                          "processes, not threads, are what add CPU for this endpoint.")
         lines.append(
             "- **Verdict.** A 3.6x gain from threads is real only when requests *wait* (I/O: "
@@ -326,8 +326,8 @@ class Findings:
                     worst = (share, s["config"], f"{s['scenario']}/{s['point']}", conns)
         if worst is None or worst[0] <= 0.5:
             return ""
-        share, cfg, point, conns = worst
-        return (f"- **Gunicorn gthread piles connections onto one worker.** In {cfg} "
+        share, name, point, conns = worst
+        return (f"- **Gunicorn gthread piles connections onto one worker.** In {name} "
                 f"{point}, {share:.0%} of the open connections sat in one of the 4 processes "
                 f"({'/'.join(map(str, conns))}, sampled from /proc mid-run). A gthread worker "
                 "accepts whenever it has fewer than `worker_connections` (default 1000) "

@@ -60,7 +60,7 @@ def _postgres_version(url: str) -> str | None:
 
 
 def capture(root: Path, postgres_url: str | None) -> dict[str, Any]:
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             versions[name] = importlib.metadata.version(name)

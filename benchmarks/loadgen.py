@@ -538,7 +538,7 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
     except ImportError:  # pragma: no cover - uvloop is in the bench extra
         runner, loop_name = asyncio.run, "asyncio"
     cpu0 = time.process_time()
-    result = runner(_main(spec))
+    result: dict[str, Any] = runner(_main(spec))
     result["generator"] = {
         "name": "builtin",
         "loop": loop_name,

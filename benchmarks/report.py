@@ -113,6 +113,10 @@ class Data:
         return float(c["rps"]) if c else None
 
 
+def _opt(v: Any) -> float | None:
+    return float(v) if v is not None else None
+
+
 def silent(s: dict[str, Any]) -> bool:
     r = s["result"]
     return (r.get("mode") == "closed" and s["scenario"] != "articles" and not r.get("ok")
@@ -124,22 +128,22 @@ def metric_of(s: dict[str, Any], metric: str) -> float | None:
     if metric == "rps":
         return float(r.get("rps") or 0.0)
     if metric == "elapsed_s":
-        return r.get("elapsed_s")
+        return _opt(r.get("elapsed_s"))
     if metric == "errors":
         return float(sum(r.get("errors", {}).values()))
     if metric == "error_ratio":
         errs = sum(r.get("errors", {}).values())
-        return errs / max(1, errs + int(r.get("ok") or 0))
+        return float(errs) / max(1, errs + int(r.get("ok") or 0))
     if metric.startswith("lat_"):
         v = r.get("latency", {}).get(metric[4:] + "_us")
-        return v / 1000 if v is not None else None  # ms
+        return float(v) / 1000 if v is not None else None  # ms
     if metric == "server_cores":
         wall = s.get("wall_s") or 0
-        return s["server"]["cpu_s"] / wall if wall else None
+        return float(s["server"]["cpu_s"]) / wall if wall else None
     if metric == "rss_mb":
-        return s["server"]["rss_peak_kb"] / 1024
+        return float(s["server"]["rss_peak_kb"]) / 1024
     if metric == "rss_per_conn_kb":
-        return r.get("rss_per_connection_kb")
+        return _opt(r.get("rss_per_connection_kb"))
     if metric == "held":
         return 1.0 if r.get("held") else 0.0
     if metric.startswith("sse_"):
@@ -402,9 +406,9 @@ class Report:
                         cap = 0.8 * float(d.meta.get("duration_s") or 0) * 1000
                         cells = []
                         for q in ("p50", "p90", "p99", "p99.9"):
-                            st = d.stat("io", p, n, f"lat_{q}", db)
-                            mark = "≥ " if cap and (st.median or 0) >= cap else ""
-                            cells.append(mark + st.fmt(digits=1))
+                            lat = d.stat("io", p, n, f"lat_{q}", db)
+                            mark = "≥ " if cap and (lat.median or 0) >= cap else ""
+                            cells.append(mark + lat.fmt(digits=1))
                         lat_rows.append([n, c, *cells, d.stat("io", p, n, "errors", db).fmt()])
                 out.append("Latency (ms) at c=1, 64 and the highest concurrency; ≥ marks a "
                            "value cut off by the run length (see anomalies):")
@@ -689,7 +693,7 @@ def to_html(markdown: str, charts: dict[str, str], title: str) -> str:
 
 def merge(docs: list[dict[str, Any]]) -> dict[str, Any]:
     """Several runs as one document: samples, server runs and skips concatenated."""
-    base = json.loads(json.dumps(docs[0]))
+    base: dict[str, Any] = json.loads(json.dumps(docs[0]))
     dbs = list(base["meta"]["databases"])
     for doc in docs[1:]:
         for key in ("samples", "server_runs", "skipped"):

@@ -87,7 +87,7 @@ def build(quick: bool, duration: float, database: str) -> dict[str, Scenario]:
         f"`GET {ARTICLE_FIB}`: N requests issued at once with up to {ARTICLE_CLIENTS} in "
         "flight; total wall time and per-request latency.")
 
-    conc = (1, 16, 64, 256) if quick else (1, 8, 64, 256, 1024)
+    conc: tuple[int, ...] = (1, 16, 64, 256) if quick else (1, 8, 64, 256, 1024)
     # The built-in client runs the I/O sweep even where wrk is installed: rates are low, and
     # it counts connections that got no answer at all (starvation), which wrk cannot.
     io = {**closed, "generator": "builtin"}

@@ -11,7 +11,7 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
 DASHES = ("", "6,3", "2,2", "8,3,2,3")
 FONT = 'font-family="system-ui,-apple-system,Segoe UI,sans-serif"'
 
-Series = tuple[str, Sequence[tuple[float, float]]]
+Series = tuple[str, Sequence[tuple[float, float | None]]]
 
 
 def color(i: int) -> str:
