@@ -132,8 +132,8 @@ def metric_of(s: dict[str, Any], metric: str) -> float | None:
     if metric == "errors":
         return float(sum(r.get("errors", {}).values()))
     if metric == "error_ratio":
-        errs = sum(r.get("errors", {}).values())
-        return float(errs) / max(1, errs + int(r.get("ok") or 0))
+        errs = float(sum(r.get("errors", {}).values()))
+        return errs / max(1.0, errs + float(r.get("ok") or 0))
     if metric.startswith("lat_"):
         v = r.get("latency", {}).get(metric[4:] + "_us")
         return float(v) / 1000 if v is not None else None  # ms
