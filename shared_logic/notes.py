@@ -165,9 +165,16 @@ def path_id(request: Request, name: str, not_found: ProblemError | None = None) 
 
 
 # ------------------------------------------------------------------------ validation
+# PostgreSQL text cannot hold U+0000 (SQLite can): refuse it for both, rather than store it
+# on one backend and fail with a 500 on the other.
+NUL_REASON = "must not contain the NUL character (U+0000)"
+
+
 def _check_title(value: Any) -> str | None:
     if not isinstance(value, str):
         return "must be a string"
+    if "\x00" in value:
+        return NUL_REASON
     if not value.strip():
         return "must not be blank"
     if len(value) > TITLE_MAX:
@@ -178,6 +185,8 @@ def _check_title(value: Any) -> str | None:
 def _check_body(value: Any) -> str | None:
     if not isinstance(value, str):
         return "must be a string"
+    if "\x00" in value:
+        return NUL_REASON
     if len(value) > BODY_MAX:
         return f"must be at most {BODY_MAX} characters"
     return None
