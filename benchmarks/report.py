@@ -713,6 +713,38 @@ def merge(docs: list[dict[str, Any]]) -> dict[str, Any]:
     return base
 
 
+def readme_snippet(rep: Report, out: Path) -> str:
+    """The headline table and chart for the project README, with links into this folder."""
+    try:
+        rel = out.resolve().relative_to(Path(__file__).resolve().parent.parent)
+    except ValueError:
+        rel = out
+    e, m = rep.d.env, rep.d.meta
+    head = rep.headline()
+    if not head:
+        return ""
+    head = head.replace("## Headline results", "").replace("](charts/", f"]({rel}/charts/")
+    foreign = [x["foreign_cores"] for x in rep.d.samples if x.get("foreign_cores") is not None]
+    shared = ""
+    if foreign and statistics.median(foreign) > 0.25:
+        shared = (f" Other work shared the machine during this run (median "
+                  f"{statistics.median(foreign):.2f} of {e['cpu_count']} cores), so absolute "
+                  "numbers are noisy; the report flags unstable results.")
+    return "\n".join([
+        "## Benchmarks",
+        "",
+        f"Reference run on **{e['cpu_model']}, {e['cpu_count']} CPUs, {e['os']}, Python "
+        f"{e['python']}** ({m['started'][:10]}, commit `{(e.get('git_commit') or '?')[:10]}`). "
+        "Server pinned to one CPU, load generator to the other; medians over repetitions. "
+        f"Full report: [{rel}/report.md]({rel}/report.md) (self-contained "
+        f"[HTML]({rel}/report.html)); method: [docs/benchmarks.md](docs/benchmarks.md)."
+        + shared,
+        "",
+        head.strip(),
+        "",
+    ])
+
+
 def write(doc: dict[str, Any], out: Path) -> list[Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -726,6 +758,10 @@ def write(doc: dict[str, Any], out: Path) -> list[Path]:
         p.write_text(text)
     md_path = out / "report.md"
     md_path.write_text(markdown)
+    snippet = readme_snippet(rep, out)
+    if snippet:
+        (out / "README-snippet.md").write_text(snippet)
+        paths.append(out / "README-snippet.md")
     html_path = out / "report.html"
     html_path.write_text(to_html(markdown, rep.charts, "twinport benchmark report"))
     paths += [md_path, html_path, out / "results.json"]
