@@ -382,11 +382,14 @@ class Findings:
         return (f"- **Some servers serve a few connections and starve the rest** ({', '.join(cfgs)}"
                 f"). {ex}. Measured with Little's law (in service = throughput x mean "
                 "latency) or, where the built-in client ran the point, by counting connections "
-                "that got no response. A worker thread that holds a keep-alive connection "
-                "serves only that connection; the other clients wait in the listen backlog "
-                "(uWSGI, Waitress-style fixed pools) or in the worker's queue. The latency of "
-                "the lucky connections looks excellent while the rest see none: throughput "
-                "and p99 of completed requests alone hide it.")
+                "that got no response. Two mechanisms: a worker thread that holds a keep-alive "
+                "connection serves only that connection while the other clients wait in the "
+                "listen backlog (uWSGI's 4x2 threads: ~8 in service whatever the load); and a "
+                "CPU-saturated event loop accepts slowly behind a small listen queue "
+                "(hypercorn's default `backlog` is 100), so surplus connections sit unaccepted "
+                "or retry their SYN. The latency of the connections being served looks "
+                "fine while the rest see nothing: throughput and the p99 of *completed* "
+                "requests alone hide it.")
 
     def _silent(self) -> str:
         """Points that got no response and no error at all, with the point run before each."""

@@ -295,8 +295,8 @@ class Report:
                 else "")
         return ("### The same targets without a server: in-process cost per request" + note +
                 "\n\nEach app called directly, no server and no network, in a fresh process "
-                f"pinned to CPU {o.get('cpus')}; median of 5 batches of 2000 calls. Throughput "
-                "ratio = minimal app's time / ours.\n\n" + table(
+                f"pinned to CPU {o.get('cpus')}; fastest of 7 batches of 1000 calls, best of the "
+                "interleaved rounds. Throughput ratio = minimal app's time / ours.\n\n" + table(
                     ["app, endpoint", "twinport us", "minimal framework app us",
                      "bare callable us", "twinport throughput vs minimal", "≥ 90%"], rows))
 
