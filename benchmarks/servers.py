@@ -74,6 +74,11 @@ SERVERS: dict[str, Server] = {s.name: s for s in [
            _gunicorn("-w", "4", "--threads", "2"),
            "4 processes x 2 threads (gthread)", 4, 8, True,
            "twinport's documented command"),
+    Server("gunicorn-conf", "wsgi", "gunicorn -c sync_app/gunicorn.conf.py {app}",
+           ("{py}", "-m", "gunicorn", "-c", "sync_app/gunicorn.conf.py", "--bind",
+            "{host}:{port}", "{app}"),
+           "4 processes x 2 threads (gthread), backlog 2048, keepalive 5 s", 4, 8, True,
+           "the project's production config file (README); --bind overrides its bind"),
     Server("gunicorn-gthread-wc", "wsgi", "gunicorn -w 4 --threads 2 --worker-connections 2 {app}",
            _gunicorn("-w", "4", "--threads", "2", "--worker-connections", "2"),
            "4 processes x 2 threads (gthread), at most 2 connections per worker", 4, 8, False,
@@ -102,6 +107,11 @@ SERVERS: dict[str, Server] = {s.name: s for s in [
     Server("hypercorn", "asgi", "hypercorn {app}",
            ("{py}", "-m", "hypercorn", "--bind", "{host}:{port}", "{app}"),
            "1 process, asyncio event loop", 1, None, True, "twinport's documented command"),
+    Server("hypercorn-conf", "asgi", "hypercorn -c async_app/hypercorn.toml {app}",
+           ("{py}", "-m", "hypercorn", "-c", "async_app/hypercorn.toml", "--bind",
+            "{host}:{port}", "{app}"),
+           "1 process, asyncio event loop, backlog 2048", 1, None, True,
+           "the project's production config file (README); --bind overrides its bind"),
     Server("hypercorn-uvloop", "asgi", "hypercorn -k uvloop {app}",
            ("{py}", "-m", "hypercorn", "-k", "uvloop", "--bind", "{host}:{port}", "{app}"),
            "1 process, uvloop event loop", 1, None, True),
@@ -170,9 +180,10 @@ def config(name: str) -> Config:
 
 
 FULL_MATRIX = [
-    "flask-dev", "flask-dev-threaded", "gunicorn-sync", "gunicorn-gthread",
+    "flask-dev", "flask-dev-threaded", "gunicorn-sync", "gunicorn-gthread", "gunicorn-conf",
     "gunicorn-gthread-wc", "gunicorn-gthread-32", "waitress", "uwsgi", "granian-wsgi",
-    "hypercorn", "hypercorn-uvloop", f"hypercorn-w{NCPU}", f"hypercorn-w{NCPU}-uvloop",
+    "hypercorn", "hypercorn-conf", "hypercorn-uvloop", f"hypercorn-w{NCPU}",
+    f"hypercorn-w{NCPU}-uvloop",
     "uvicorn", "granian-asgi",
     # Controls: minimal framework apps and bare callables on the same servers.
     "gunicorn-gthread+hello", "hypercorn+hello", "granian-wsgi+hello", "granian-asgi+hello",
