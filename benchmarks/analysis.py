@@ -75,8 +75,8 @@ class Findings:
     def _limit(cfg: dict[str, Any], ep: str, ratio: float | None, cores: float, avail: float,
                conns: list[int] | None, slots: int | None, wait_s: float) -> str:
         if cores >= 0.85 * avail:
-            return (f"CPU ({cores:.2f} core(s) busy of the ~{avail:.2f} other processes "
-                    "left it)")
+            return (f"CPU ({cores:.2f} core(s) busy of the ~{avail:.2f} that other "
+                    "processes left it)")
         if ratio is not None and ratio >= 0.85:
             what = "pool connections" if ep == "db-sleep" else "thread slots"
             return f"{what}: {slots} ÷ {wait_s * 1000:.0f} ms"
