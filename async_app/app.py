@@ -142,7 +142,7 @@ def render(response: Response, driver: AsyncDriver | None = None) -> QuartRespon
     rendered = QuartResponse(
         response.body,
         status=response.status,
-        headers=response.headers,
+        headers=response.headers or None,  # skips an empty Headers.extend per request
         content_type=response.content_type,
     )
     if response.status in (204, 304):

@@ -31,7 +31,7 @@ class Headers(Protocol):
     def get(self, key: str) -> str | None: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs a setattr call per field, per request
 class Request:
     method: str
     path: str

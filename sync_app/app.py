@@ -83,7 +83,7 @@ def render(response: Response, driver: Driver | None = None) -> FlaskResponse:
     rendered = FlaskResponse(
         response.body,
         status=response.status,
-        headers=response.headers,
+        headers=response.headers or None,  # skips an empty Headers.extend per request
         content_type=response.content_type,
     )
     if response.status in (204, 304):
