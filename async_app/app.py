@@ -6,6 +6,7 @@ closed in `after_serving`, on the event loop that will use them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import multiprocessing
 import os
@@ -44,6 +45,11 @@ from shared_logic.sql import STATEMENTS, ensure_schema
 log = logging.getLogger("twinport.async_app")
 
 
+# Long enough for the parent's own SIGTERM handler to have run (microseconds), short
+# enough not to matter to a deploy.
+SIGTERM_FORWARD_DELAY_S = 0.5
+
+
 def forward_sigterm_to_server() -> None:
     """Make SIGTERM to a Hypercorn worker process a graceful shutdown of the server.
 
@@ -55,21 +61,33 @@ def forward_sigterm_to_server() -> None:
     it to the parent instead, which then stops every worker the orderly way. An orphaned
     worker (parent gone) still dies as before. Skipped when something already handles
     SIGTERM, as Hypercorn does itself with `workers = 0`.
+
+    The forward is delayed, and sent once. Hypercorn's parent handler calls
+    `multiprocessing.Event.set()`, which is not reentrant: a second SIGTERM landing while
+    the first handler holds the event's lock deadlocks the parent for good (seen with a
+    process-group SIGTERM, where the parent gets the group's signal and ours microseconds
+    apart). A forward that arrives after the first handler has returned is harmless.
     """
     if multiprocessing.parent_process() is None:
         return
     if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         return
     parent = os.getppid()
+    loop = asyncio.get_running_loop()
 
-    def forward(signum: int, frame: Any) -> None:
+    def forward() -> None:
         if os.getppid() == parent:
             os.kill(parent, signal.SIGTERM)
             return
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        loop.remove_signal_handler(signal.SIGTERM)
         os.kill(os.getpid(), signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, forward)
+    def on_sigterm() -> None:
+        # Runs on the loop, not inside the signal handler; later SIGTERMs are no-ops.
+        loop.add_signal_handler(signal.SIGTERM, lambda: None)
+        loop.call_later(SIGTERM_FORWARD_DELAY_S, forward)
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
 
 
 def cpu_executor(settings: configuration.Settings) -> Executor:
