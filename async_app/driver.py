@@ -13,12 +13,15 @@ from contextlib import suppress
 from functools import partial
 from typing import Any, TypeVar
 
-import httpx
+import aiohttp
 
 from async_app.db import AsyncDatabase
 from shared_logic import files
 from shared_logic.db_errors import translated_errors
 from shared_logic.effects import (
+    UPSTREAM_INVALID_REPLY,
+    UPSTREAM_TIMED_OUT,
+    UPSTREAM_UNREACHABLE,
     Compute,
     DeleteFile,
     Effect,
@@ -44,7 +47,7 @@ DATABASE_EFFECTS = (FetchOne, FetchAll, Execute, ExecuteMany)
 
 
 class AsyncDriver:
-    def __init__(self, database: AsyncDatabase, http: httpx.AsyncClient, cpu: Executor):
+    def __init__(self, database: AsyncDatabase, http: aiohttp.ClientSession, cpu: Executor):
         self.database = database
         self.http = http
         self.cpu = cpu
@@ -120,10 +123,15 @@ class AsyncDriver:
                 return await loop.run_in_executor(self.cpu, partial(function, *args))
             case HttpGet(url):
                 try:
-                    reply = await self.http.get(url)
-                except httpx.HTTPError as exc:
-                    raise UpstreamFailed(type(exc).__name__) from exc
-                return reply.status_code, reply.content
+                    # httpx (the sync shell's client) follows no redirects either.
+                    async with self.http.get(url, allow_redirects=False) as reply:
+                        return reply.status, await reply.read()
+                except TimeoutError as exc:
+                    raise UpstreamFailed(UPSTREAM_TIMED_OUT) from exc
+                except aiohttp.ClientConnectorError as exc:
+                    raise UpstreamFailed(UPSTREAM_UNREACHABLE) from exc
+                except aiohttp.ClientError as exc:
+                    raise UpstreamFailed(UPSTREAM_INVALID_REPLY) from exc
             case Gather(effects):
                 return list(await asyncio.gather(*(self.perform(e) for e in effects)))
             case WriteFile(path, data):

@@ -437,16 +437,11 @@ class Findings:
         _, n, p, par, seq, ms = worst
         return (f"- **The async app's parallel fan-out is slower than its sequential one** "
                 f"({n}, {p.split()[-1]}: {par:,.0f} vs {seq:,.0f} req/s, {ms:.0f} ms of server "
-                "CPU per parallel request). Reproduced outside the app with a bare "
-                "`httpx.AsyncClient` and `asyncio.gather` (same 16x5 concurrency, no server "
-                "framework): ~64 ms CPU per request parallel vs ~9 ms sequential. cProfile puts "
-                "the time in httpcore's `AsyncConnectionPool._assign_requests_to_connections`, "
-                "which walks every pooled connection (`is_idle`, `has_expired` with a socket "
-                "poll) for every queued request on every state change - quadratic in "
-                "in-flight requests (known upstream: encode/httpcore PR #1035, encode/httpx "
-                "issue #3215). The sync app's threads use the same pool design but each thread "
-                "blocks instead of re-scanning, so its parallel mode does win. Fix belongs in "
-                "the app's client choice or pool size, not in the lab.")
+                "CPU per parallel request). Unexplained in this run: the async app's client "
+                "(aiohttp) should make parallel calls cheaper than sequential ones. The same "
+                "symptom had a known cause before: `httpx.AsyncClient`, whose pool is "
+                "quadratic in requests in flight (encode/httpcore PR #1035), which is why the "
+                "async shell moved to aiohttp (docs/benchmarks.md). Profile the server.")
 
     def _capped(self) -> str:
         d = self.d

@@ -67,8 +67,9 @@ class Settings:
     db_pool_timeout_s: float = 10.0  # wait for a free pooled connection before 503
     db_statement_timeout_s: float = 30.0  # PostgreSQL statement_timeout
     sqlite_busy_timeout_ms: int = 10_000  # how long a SQLite writer waits for the lock
-    upstream_pool_size: int = 100  # httpx max_connections per process
-    upstream_timeout_s: float = 10.0
+    upstream_pool_size: int = 100  # upstream HTTP connections per process
+    upstream_timeout_s: float = 10.0  # whole request: connect, send, wait, read
+    upstream_keepalive_s: float = 5.0  # idle pooled connections are closed after this
     fanout_threads: int = 32  # sync app: threads per process for Gather
     cpu_executor: Literal["process", "thread"] = "process"  # async app: where Compute runs
     cpu_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
@@ -126,6 +127,9 @@ class Settings:
             ),
             upstream_timeout_s=_float(
                 env, "TWINPORT_UPSTREAM_TIMEOUT_S", defaults.upstream_timeout_s
+            ),
+            upstream_keepalive_s=_float(
+                env, "TWINPORT_UPSTREAM_KEEPALIVE_S", defaults.upstream_keepalive_s
             ),
             fanout_threads=_int(env, "TWINPORT_FANOUT_THREADS", defaults.fanout_threads),
             cpu_executor="thread" if cpu_executor == "thread" else "process",

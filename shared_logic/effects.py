@@ -178,7 +178,16 @@ class DatabaseUnavailable(EffectFailed):
 
 
 class UpstreamFailed(EffectFailed):
-    """The upstream HTTP service could not be reached or timed out."""
+    """The upstream HTTP service could not be reached, timed out or sent no valid reply.
+
+    The message is one of the UPSTREAM_* reasons below, whichever HTTP client the shell
+    uses, so the 502 body is the same from both apps.
+    """
+
+
+UPSTREAM_UNREACHABLE = "unreachable"
+UPSTREAM_TIMED_OUT = "timed out"
+UPSTREAM_INVALID_REPLY = "invalid reply"
 
 
 class IntegrityViolation(EffectFailed):

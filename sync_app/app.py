@@ -51,6 +51,7 @@ class Resources:
         limits = httpx.Limits(
             max_connections=settings.upstream_pool_size,
             max_keepalive_connections=settings.upstream_pool_size,
+            keepalive_expiry=settings.upstream_keepalive_s,
         )
         self.http = httpx.Client(limits=limits, timeout=settings.upstream_timeout_s)
         self.fanout = ThreadPoolExecutor(settings.fanout_threads, thread_name_prefix="fanout")

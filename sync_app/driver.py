@@ -17,6 +17,9 @@ import httpx
 from shared_logic import files
 from shared_logic.db_errors import translated_errors
 from shared_logic.effects import (
+    UPSTREAM_INVALID_REPLY,
+    UPSTREAM_TIMED_OUT,
+    UPSTREAM_UNREACHABLE,
     Compute,
     DeleteFile,
     Effect,
@@ -113,8 +116,12 @@ class Driver:
             case HttpGet(url):
                 try:
                     reply = self.http.get(url)
+                except httpx.TimeoutException as exc:
+                    raise UpstreamFailed(UPSTREAM_TIMED_OUT) from exc
+                except httpx.ConnectError as exc:
+                    raise UpstreamFailed(UPSTREAM_UNREACHABLE) from exc
                 except httpx.HTTPError as exc:
-                    raise UpstreamFailed(type(exc).__name__) from exc
+                    raise UpstreamFailed(UPSTREAM_INVALID_REPLY) from exc
                 return reply.status_code, reply.content
             case Gather(effects):
                 return list(self.fanout.map(self.perform, effects))

@@ -16,12 +16,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 
 from shared_logic.config import Settings
 from shared_logic.cpu import fibonacci_report
 from shared_logic.effects import (
+    UPSTREAM_TIMED_OUT,
+    UPSTREAM_UNREACHABLE,
     Compute,
     DatabaseUnavailable,
     Execute,
@@ -37,6 +40,8 @@ from shared_logic.effects import (
 )
 from shared_logic.sql import STATEMENTS
 from tests.conftest import TMP_ROOT, Databases, free_port
+
+UPSTREAM_TIMEOUT_S = 1.0
 
 
 @dataclass
@@ -57,7 +62,7 @@ async def open_driver(kind: str, settings: Settings) -> AsyncIterator[DriverUnde
         from sync_app.driver import Driver
 
         database = await asyncio.to_thread(open_database, settings)
-        http = httpx.Client(timeout=2)
+        http = httpx.Client(timeout=UPSTREAM_TIMEOUT_S)
         fanout = ThreadPoolExecutor(8)
         driver = Driver(database, http, fanout)
         try:
@@ -71,14 +76,14 @@ async def open_driver(kind: str, settings: Settings) -> AsyncIterator[DriverUnde
         from async_app.driver import AsyncDriver
 
         adatabase = await open_async(settings)
-        ahttp = httpx.AsyncClient(timeout=2)
+        ahttp = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=UPSTREAM_TIMEOUT_S))
         cpu = ThreadPoolExecutor(2)
         adriver = AsyncDriver(adatabase, ahttp, cpu)
         try:
             yield DriverUnderTest(kind, adriver.run, dialect)
         finally:
             await asyncio.to_thread(cpu.shutdown, wait=True)
-            await ahttp.aclose()
+            await ahttp.close()
             await adatabase.close()
 
 
@@ -278,7 +283,20 @@ async def test_http_get_and_upstream_failure(driver: DriverUnderTest, upstream_u
 
     status, body, failure = await driver.run(workflow())
     assert (status, body) == (200, b'{"waited_ms":5}')
-    assert failure == "ConnectError"
+    assert failure == UPSTREAM_UNREACHABLE  # the same words from httpx and aiohttp
+
+
+async def test_upstream_timeout_is_reported_the_same(
+    driver: DriverUnderTest, upstream_url: str
+) -> None:
+    def workflow() -> Any:
+        try:
+            yield HttpGet(f"{upstream_url}/wait?ms={int(UPSTREAM_TIMEOUT_S * 1000) + 500}")
+        except UpstreamFailed as exc:
+            return str(exc)
+        return None
+
+    assert await driver.run(workflow()) == UPSTREAM_TIMED_OUT
 
 
 async def test_gather_failure_is_thrown_back(driver: DriverUnderTest) -> None:
