@@ -32,7 +32,8 @@ from shared_logic.sql import (
 class AsyncDatabase(Protocol):
     dialect: Dialect
 
-    def connection(self) -> Any: ...  # an async context manager yielding a connection
+    # An async context manager yielding a connection; `write=True` for a write transaction.
+    def connection(self, write: bool = False) -> Any: ...
 
     async def executemany(self, conn: Any, sql: str, params_seq: Any) -> None: ...
 
@@ -48,6 +49,10 @@ class AsyncSqlitePool:
         self._pragmas = sqlite_pragmas(busy_timeout_ms)
         self._slots = asyncio.BoundedSemaphore(size)
         self._idle: asyncio.LifoQueue[aiosqlite.Connection] = asyncio.LifoQueue()
+        # SQLite has one writer at a time. Left to busy_timeout, waiting writers poll the
+        # lock with sleeps of up to 100 ms, so a busy loop handed it on late and /updates
+        # ran at ~10 req/s; queueing writers here hands it on at once (FIFO).
+        self._writer = asyncio.Lock()
         self._closed = False
 
     async def _connect(self) -> aiosqlite.Connection:
@@ -59,7 +64,24 @@ class AsyncSqlitePool:
         return conn
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def connection(self, write: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        if not write:
+            async with self._checkout() as conn:
+                yield conn
+            return
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await self._writer.acquire()
+        except TimeoutError:
+            raise DatabaseUnavailable("the SQLite write lock did not come free in time") from None
+        try:
+            async with self._checkout() as conn:
+                yield conn
+        finally:
+            self._writer.release()
+
+    @asynccontextmanager
+    async def _checkout(self) -> AsyncIterator[aiosqlite.Connection]:
         if self._closed:
             raise DatabaseUnavailable("the SQLite pool is closed")
         try:
@@ -112,7 +134,8 @@ class AsyncPostgresPool:
         await self._pool.open(wait=True, timeout=self._timeout_s)
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async def connection(self, write: bool = False) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        # PostgreSQL locks rows, not the database: writers need no queue of ours.
         async with self._pool.connection() as conn:
             yield conn
 

@@ -153,7 +153,7 @@ class AsyncDriver:
         if conn is not None:  # nested: join the connection (and transaction) already held
             return await self.run(effect.steps, conn)
         with translated_errors():
-            async with self.database.connection() as conn:
+            async with self.database.connection(effect.transaction and effect.write) as conn:
                 if not effect.transaction:
                     return await self.run(effect.steps, conn)
                 await conn.execute(begin_statement(self.database.dialect, effect.write))

@@ -31,7 +31,8 @@ from shared_logic.sql import (
 class Database(Protocol):
     dialect: Dialect
 
-    def connection(self) -> Any: ...  # a context manager yielding a DB-API connection
+    # A context manager yielding a DB-API connection; `write=True` for a write transaction.
+    def connection(self, write: bool = False) -> Any: ...
 
     def close(self) -> None: ...
 
@@ -46,6 +47,10 @@ class SqlitePool:
         self._pragmas = sqlite_pragmas(busy_timeout_ms)
         self._slots = threading.BoundedSemaphore(size)
         self._idle: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        # SQLite has one writer at a time; this process's writers queue here and hand the
+        # lock on at once, instead of polling it through busy_timeout's sleeps (other
+        # processes still do, which is what busy_timeout is for).
+        self._writer = threading.Lock()
         self._closed = False
 
     def _connect(self) -> sqlite3.Connection:
@@ -57,7 +62,21 @@ class SqlitePool:
         return conn
 
     @contextmanager
-    def connection(self) -> Iterator[sqlite3.Connection]:
+    def connection(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        if not write:
+            with self._checkout() as conn:
+                yield conn
+            return
+        if not self._writer.acquire(timeout=self._timeout_s):
+            raise DatabaseUnavailable("the SQLite write lock did not come free in time")
+        try:
+            with self._checkout() as conn:
+                yield conn
+        finally:
+            self._writer.release()
+
+    @contextmanager
+    def _checkout(self) -> Iterator[sqlite3.Connection]:
         if self._closed or not self._slots.acquire(timeout=self._timeout_s):
             raise DatabaseUnavailable("no SQLite connection became free in time")
         try:
@@ -105,7 +124,8 @@ class PostgresPool:
         self._pool.open(wait=True, timeout=timeout_s)
 
     @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+    def connection(self, write: bool = False) -> Iterator[psycopg.Connection[Any]]:
+        # PostgreSQL locks rows, not the database: writers need no queue of ours.
         with self._pool.connection() as conn:
             yield conn
 

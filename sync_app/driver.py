@@ -143,7 +143,10 @@ class Driver:
     def use_connection(self, effect: UseConnection, conn: Any) -> Any:
         if conn is not None:  # nested: join the connection (and transaction) already held
             return self.run(effect.steps, conn)
-        with translated_errors(), self.database.connection() as conn:
+        with (
+            translated_errors(),
+            self.database.connection(effect.transaction and effect.write) as conn,
+        ):
             if not effect.transaction:
                 return self.run(effect.steps, conn)
             conn.execute(begin_statement(self.database.dialect, effect.write))

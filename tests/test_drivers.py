@@ -349,3 +349,47 @@ def test_unknown_effect_is_a_type_error(tmp_path: Path) -> None:
 
         assert driver.run(workflow()) == "type error"  # type: ignore[arg-type]
     database.close()
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_sqlite_writers_queue_in_the_shell_and_readers_pass(kind: str) -> None:
+    """SQLite has one writer at a time. Each shell queues its own writers (a lock ahead of
+    the pool) rather than leaving them to poll the file lock through busy_timeout, which
+    handed the lock on up to 100 ms late and held /updates on Quart to ~10 req/s."""
+    settings = Settings(
+        instance_path=TMP_ROOT / "drivers",
+        database_url=f"sqlite:///{TMP_ROOT / 'drivers' / f'writers-{kind}.sqlite3'}",
+        db_pool_size=3,
+        db_pool_timeout_s=0.4,
+        sqlite_busy_timeout_ms=10_000,  # without the queue, the writer would wait on this
+    )
+    async with open_driver(kind, settings) as d:
+        await d.run(create_scratch(d))
+
+        def long_writer() -> Any:
+            def steps() -> Any:
+                yield Execute("INSERT INTO scratch (v) VALUES ('first')")
+                yield Sleep(1.0)
+
+            yield UseConnection(steps(), transaction=True, write=True)
+
+        def writer() -> Any:
+            def steps() -> Any:
+                yield Execute("INSERT INTO scratch (v) VALUES ('second')")
+
+            try:
+                yield UseConnection(steps(), transaction=True, write=True)
+            except DatabaseUnavailable as exc:
+                return str(exc)
+            return "written"
+
+        holding = asyncio.create_task(d.run(long_writer()))
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        assert await d.run(count(d)) == 0  # WAL: a reader neither waits nor sees the write
+        assert time.monotonic() - started < 0.3
+        assert await d.run(writer()) == "the SQLite write lock did not come free in time"
+        assert time.monotonic() - started < 0.9  # the pool timeout, not busy_timeout
+        await holding
+        assert await d.run(writer()) == "written"
+        assert await d.run(count(d)) == 2
