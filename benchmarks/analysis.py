@@ -337,8 +337,11 @@ class Findings:
                 "threads while 6 threads elsewhere idle: the I/O sweep stays far under "
                 "slots / wait and CPU-bound work uses one core out of two. "
                 "`--worker-connections` equal to `--threads` makes each worker take only what "
-                "it can serve (gunicorn-gthread-wc) at the price of keep-alive; twinport can "
-                "ship that as its default in a `gunicorn.conf.py`.")
+                "it can serve (gunicorn-gthread-wc), but then every connection beyond the 8 "
+                "waits in the listen backlog until one of the 8 closes, which a keep-alive "
+                "client (or a proxy's upstream pool) never does: twinport keeps Gunicorn's "
+                "default and lets the pile-up show (docs/benchmarks.md). More threads per "
+                "worker (gunicorn-gthread-32) is the remedy that serves everyone.")
 
     def starved(self) -> list[tuple[str, str, int, float]]:
         """Closed-loop points where most connections got no answer inside the window.
