@@ -135,8 +135,9 @@ class AsyncResources:
             ),
             timeout=aiohttp.ClientTimeout(total=settings.upstream_timeout_s),
         )
-        self.cpu = cpu_executor(settings)
-        self._driver = AsyncDriver(self.database, self.http, self.cpu)
+        self._driver = AsyncDriver(
+            self.database, self.http, cpu_executor(settings), lambda: cpu_executor(settings)
+        )
         self.jobs = AsyncJobRunner(self._driver, STATEMENTS[self.database.dialect].jobs, settings)
         self._driver.submit_job = self.jobs.submit
 
@@ -144,8 +145,9 @@ class AsyncResources:
         if self._driver is None:
             return
         await self.jobs.shutdown()  # first: it needs the database to record what it interrupts
-        self._driver = None
-        self.cpu.shutdown(wait=False, cancel_futures=True)
+        driver, self._driver = self._driver, None
+        driver.new_cpu = None
+        driver.cpu.shutdown(wait=False, cancel_futures=True)
         await self.http.close()
         await self.database.close()
 

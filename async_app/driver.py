@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import suppress
 from functools import partial
 from typing import Any, TypeVar
@@ -28,6 +29,7 @@ from shared_logic.effects import (
     Emit,
     Execute,
     ExecuteMany,
+    ExecutorLost,
     FetchAll,
     FetchOne,
     Gather,
@@ -47,10 +49,17 @@ DATABASE_EFFECTS = (FetchOne, FetchAll, Execute, ExecuteMany)
 
 
 class AsyncDriver:
-    def __init__(self, database: AsyncDatabase, http: aiohttp.ClientSession, cpu: Executor):
+    def __init__(
+        self,
+        database: AsyncDatabase,
+        http: aiohttp.ClientSession,
+        cpu: Executor,
+        new_cpu: Callable[[], Executor] | None = None,
+    ):
         self.database = database
         self.http = http
         self.cpu = cpu
+        self.new_cpu = new_cpu  # replaces a broken process pool
         # Set by the shell once its job runner exists; `Submit` effects go to it.
         self.submit_job: Callable[[Workflow[Any]], bool] | None = None
 
@@ -120,7 +129,16 @@ class AsyncDriver:
                 if not offload:
                     return function(*args)  # blocks the event loop: the naive port, on purpose
                 loop = asyncio.get_running_loop()
-                return await loop.run_in_executor(self.cpu, partial(function, *args))
+                cpu = self.cpu
+                try:
+                    return await loop.run_in_executor(cpu, partial(function, *args))
+                except BrokenProcessPool as exc:
+                    # A broken pool refuses all later work: start a new one for the next
+                    # request (once, however many were waiting on the old one).
+                    if self.new_cpu is not None and self.cpu is cpu:
+                        cpu.shutdown(wait=False, cancel_futures=True)
+                        self.cpu = self.new_cpu()
+                    raise ExecutorLost(str(exc)) from exc
             case HttpGet(url):
                 try:
                     # httpx (the sync shell's client) follows no redirects either.

@@ -177,6 +177,12 @@ class DatabaseUnavailable(EffectFailed):
     """No connection could be had (pool exhausted, server down, lock timeout)."""
 
 
+class ExecutorLost(EffectFailed):
+    """The process that ran a `Compute` died (killed, out of memory, or taken down by a
+    SIGTERM to the process group), so the work did not finish. Nothing was computed; the
+    same work may succeed on the next try."""
+
+
 class UpstreamFailed(EffectFailed):
     """The upstream HTTP service could not be reached, timed out or sent no valid reply.
 

@@ -34,6 +34,7 @@ from shared_logic.effects import (
     EffectFailed,
     Emit,
     Execute,
+    ExecutorLost,
     FetchAll,
     FetchOne,
     Row,
@@ -80,6 +81,7 @@ WAIT_MS = IntParam(
 MAX_ID = 2**63 - 1
 SHUTDOWN_REASON = "The server shut down before the job finished; submit it again."
 ORPHANED_REASON = "The process running the job stopped; submit it again."
+WORKER_LOST_REASON = "The process computing the job stopped; submit it again."
 
 
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -432,6 +434,8 @@ def run_job(ctx: Context, job_id: int, kind: JobKind, params: Mapping[str, Any])
         result = yield from kind.run(ctx, job_id, params)
     except ProblemError as exc:  # a job may refuse its input the way a handler does
         state, payload, error = FAILED, None, exc.problem.detail or exc.problem.title
+    except ExecutorLost:  # not the job's fault: a stopped process, as with a shutdown
+        state, payload, error = INTERRUPTED, None, WORKER_LOST_REASON
     except EffectFailed as exc:
         state, payload, error = FAILED, None, f"A dependency failed: {type(exc).__name__}."
     except Exception:

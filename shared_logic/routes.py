@@ -21,7 +21,7 @@ from shared_logic import (
     streams,
 )
 from shared_logic.context import Context
-from shared_logic.effects import DatabaseUnavailable, Workflow
+from shared_logic.effects import DatabaseUnavailable, ExecutorLost, Workflow
 from shared_logic.http import (
     HTML,
     JSON,
@@ -169,7 +169,11 @@ ROUTES: tuple[Route, ...] = (
         "CPU-bound work, offloaded from the event loop in the async app",
         "probes",
         params=(probes.FIB_N, probes.FIB_ROUNDS),
-        replies={200: Reply("Report of the work", JSON, FIB), **BAD_PARAMS},
+        replies={
+            200: Reply("Report of the work", JSON, FIB),
+            **BAD_PARAMS,
+            503: Reply("The process computing it stopped (async app)", PROBLEM_JSON),
+        },
     ),
     Route(
         "cpu_fib_blocking",
@@ -490,4 +494,8 @@ def dispatch(route: Route, ctx: Context, request: Request) -> Workflow[Response]
     except DatabaseUnavailable:
         return service_unavailable(
             "The database is unavailable; try again shortly.", 1
+        ).to_response()
+    except ExecutorLost:
+        return service_unavailable(
+            "The process computing this request stopped; try again shortly.", 1
         ).to_response()

@@ -29,6 +29,7 @@ from shared_logic.effects import (
     DatabaseUnavailable,
     Execute,
     ExecuteMany,
+    ExecutorLost,
     FetchAll,
     FetchOne,
     Gather,
@@ -393,3 +394,32 @@ async def test_sqlite_writers_queue_in_the_shell_and_readers_pass(kind: str) -> 
         await holding
         assert await d.run(writer()) == "written"
         assert await d.run(count(d)) == 2
+
+
+async def test_a_dead_cpu_worker_is_executor_lost_and_the_pool_is_replaced() -> None:
+    """A killed process-pool worker breaks the whole pool for good; the async driver
+    reports the lost work as ExecutorLost (503, or an interrupted job) and starts a new
+    pool, so one OOM kill does not turn every later /cpu/fib into an error."""
+    import os
+
+    from async_app.app import cpu_executor
+    from async_app.driver import AsyncDriver
+
+    settings = Settings(instance_path=TMP_ROOT / "drivers", cpu_executor="process", cpu_workers=1)
+    first = cpu_executor(settings)
+    adriver = AsyncDriver(None, None, first, lambda: cpu_executor(settings))  # type: ignore[arg-type]
+
+    def workflow() -> Any:
+        try:
+            yield Compute(os._exit, (3,))  # the worker process dies mid-task
+        except ExecutorLost:
+            lost = True
+        else:
+            lost = False
+        return lost, (yield Compute(pow, (2, 10)))
+
+    try:
+        assert await adriver.run(workflow()) == (True, 1024)
+        assert adriver.cpu is not first
+    finally:
+        await asyncio.to_thread(adriver.cpu.shutdown, wait=True)

@@ -20,7 +20,7 @@ import pytest
 
 from shared_logic import jobs
 from shared_logic.cpu import fibonacci_report
-from shared_logic.effects import FetchAll, UseConnection, Workflow
+from shared_logic.effects import ExecutorLost, FetchAll, UseConnection, Workflow
 from shared_logic.sql import STATEMENTS
 from tests.clients import Client, FlaskClient, QuartClient
 from tests.conftest import TMP_ROOT, Databases, Twins, app_settings
@@ -143,6 +143,27 @@ async def test_a_failing_job_is_marked_failed_without_details(twins: Twins) -> N
     assert job["progress"] == {"done": 1, "total": 2}
     assert job["result"] is None
     assert "secret" not in job["error"], job
+
+
+async def test_a_job_whose_worker_process_died_is_interrupted_not_failed(twins: Twins) -> None:
+    """A Compute lost with its process (OOM kill, a process-group SIGTERM reaching Quart's
+    pool) is not the job's fault: it ends `interrupted`, like a job cut by a shutdown."""
+
+    def lost(ctx: Any, job_id: int, params: Any) -> Workflow[Any]:
+        yield from jobs.report_progress(ctx, job_id, 1, 2)
+        raise ExecutorLost("a process of the pool terminated abruptly")
+
+    jobs.register(jobs.JobKind("lost", "test only", (), dict, lost))
+    try:
+        await twins.same(
+            "POST", "/jobs", status=202, compare="masked", headers=JSON, body=job_body("lost")
+        )
+        job = (await twins.same("GET", "/jobs/1" + WAIT, status=200, compare="masked")).json()
+    finally:
+        del jobs.KINDS["lost"]
+    assert job["state"] == "interrupted"
+    assert job["error"] == jobs.WORKER_LOST_REASON
+    assert job["progress"] == {"done": 1, "total": 2}
 
 
 @pytest.mark.parametrize(
