@@ -69,26 +69,25 @@ class AsyncSqlitePool:
             async with self._checkout() as conn:
                 yield conn
             return
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                await self._writer.acquire()
-        except TimeoutError:
-            raise DatabaseUnavailable("the SQLite write lock did not come free in time") from None
+        await self._acquire(self._writer, "the SQLite write lock did not come free in time")
         try:
             async with self._checkout() as conn:
                 yield conn
         finally:
             self._writer.release()
 
+    async def _acquire(self, lock: asyncio.Lock | asyncio.Semaphore, refusal: str) -> None:
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await lock.acquire()
+        except TimeoutError:
+            raise DatabaseUnavailable(refusal) from None
+
     @asynccontextmanager
     async def _checkout(self) -> AsyncIterator[aiosqlite.Connection]:
         if self._closed:
             raise DatabaseUnavailable("the SQLite pool is closed")
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise DatabaseUnavailable("no SQLite connection became free in time") from None
+        await self._acquire(self._slots, "no SQLite connection became free in time")
         try:
             conn = self._idle.get_nowait() if not self._idle.empty() else await self._connect()
             try:

@@ -126,19 +126,24 @@ async def test_import_notes_job_creates_the_notes(twins: Twins) -> None:
     ]
 
 
+async def run_test_job(twins: Twins, name: str, body: jobs.JobBody) -> dict[str, Any]:
+    """Register a job kind for one test, run it once in both apps, return its final state."""
+    jobs.register(jobs.JobKind(name, "test only", (), dict, body))
+    try:
+        await twins.same(
+            "POST", "/jobs", status=202, compare="masked", headers=JSON, body=job_body(name)
+        )
+        return (await twins.same("GET", "/jobs/1" + WAIT, status=200, compare="masked")).json()
+    finally:
+        del jobs.KINDS[name]
+
+
 async def test_a_failing_job_is_marked_failed_without_details(twins: Twins) -> None:
     def explode(ctx: Any, job_id: int, params: Any) -> Workflow[Any]:
         yield from jobs.report_progress(ctx, job_id, 1, 2)
         raise RuntimeError("secret internal detail")
 
-    jobs.register(jobs.JobKind("explode", "test only", (), dict, explode))
-    try:
-        await twins.same(
-            "POST", "/jobs", status=202, compare="masked", headers=JSON, body=job_body("explode")
-        )
-        job = (await twins.same("GET", "/jobs/1" + WAIT, status=200, compare="masked")).json()
-    finally:
-        del jobs.KINDS["explode"]
+    job = await run_test_job(twins, "explode", explode)
     assert job["state"] == "failed"
     assert job["progress"] == {"done": 1, "total": 2}
     assert job["result"] is None
@@ -153,14 +158,7 @@ async def test_a_job_whose_worker_process_died_is_interrupted_not_failed(twins: 
         yield from jobs.report_progress(ctx, job_id, 1, 2)
         raise ExecutorLost("a process of the pool terminated abruptly")
 
-    jobs.register(jobs.JobKind("lost", "test only", (), dict, lost))
-    try:
-        await twins.same(
-            "POST", "/jobs", status=202, compare="masked", headers=JSON, body=job_body("lost")
-        )
-        job = (await twins.same("GET", "/jobs/1" + WAIT, status=200, compare="masked")).json()
-    finally:
-        del jobs.KINDS["lost"]
+    job = await run_test_job(twins, "lost", lost)
     assert job["state"] == "interrupted"
     assert job["error"] == jobs.WORKER_LOST_REASON
     assert job["progress"] == {"done": 1, "total": 2}
