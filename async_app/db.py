@@ -22,6 +22,7 @@ from shared_logic.config import Settings
 from shared_logic.effects import DatabaseUnavailable
 from shared_logic.sql import (
     SQLITE_SLEEP_FUNCTION,
+    SQLITE_WRITER_TIMEOUT,
     Dialect,
     postgres_session_settings,
     sqlite_pragmas,
@@ -69,7 +70,7 @@ class AsyncSqlitePool:
             async with self._checkout() as conn:
                 yield conn
             return
-        await self._acquire(self._writer, "the SQLite write lock did not come free in time")
+        await self._acquire(self._writer, SQLITE_WRITER_TIMEOUT)
         try:
             async with self._checkout() as conn:
                 yield conn

@@ -314,6 +314,10 @@ def begin_statement(dialect: Dialect, write: bool) -> str:
     return "BEGIN IMMEDIATE" if dialect == "sqlite" and write else "BEGIN"
 
 
+# Both shells queue a process's SQLite writers ahead of the pool; this is their refusal.
+SQLITE_WRITER_TIMEOUT = "the SQLite write lock did not come free in time"
+
+
 def sqlite_pragmas(busy_timeout_ms: int) -> tuple[str, ...]:
     """Run on every new SQLite connection, by both shells."""
     return (

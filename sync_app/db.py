@@ -21,6 +21,7 @@ from shared_logic.config import Settings
 from shared_logic.effects import DatabaseUnavailable
 from shared_logic.sql import (
     SQLITE_SLEEP_FUNCTION,
+    SQLITE_WRITER_TIMEOUT,
     Dialect,
     postgres_session_settings,
     sqlite_pragmas,
@@ -68,7 +69,7 @@ class SqlitePool:
                 yield conn
             return
         if not self._writer.acquire(timeout=self._timeout_s):
-            raise DatabaseUnavailable("the SQLite write lock did not come free in time")
+            raise DatabaseUnavailable(SQLITE_WRITER_TIMEOUT)
         try:
             with self._checkout() as conn:
                 yield conn
