@@ -144,6 +144,23 @@ def tree_stats(sid: int) -> TreeStats:
     return out
 
 
+def listen_overflows() -> int | None:
+    """The kernel's count of handshakes dropped because a listen queue was full.
+
+    Machine-wide (TcpExt ListenOverflows); sampled around a point it shows whether clients
+    had to retry their SYN, which costs them the 1 s initial retransmission timeout.
+    """
+    try:
+        lines = Path("/proc/net/netstat").read_text().splitlines()
+    except OSError:
+        return None
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            row = dict(zip(names.split()[1:], values.split()[1:], strict=False))
+            return int(row["ListenOverflows"]) if "ListenOverflows" in row else None
+    return None
+
+
 def set_tree_affinity(sid: int, cpus: set[int]) -> None:
     """Re-pin every thread of a running process tree (e.g. unpin for the CPU sweep)."""
     if not has_affinity():

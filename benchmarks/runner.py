@@ -394,6 +394,7 @@ class Lab:
         if self.pinned and pt.server_cpus == "all":
             procs.set_tree_affinity(run.sid, self.all_cpus)
         before = procs.tree_stats(run.sid)
+        overflows0 = procs.listen_overflows()
         busy0 = procs.CpuClock.busy_s()
         kids0 = _children_cpu()
         up0 = procs.tree_stats(self.upstream.pid).cpu_s if self.upstream else 0.0
@@ -403,6 +404,7 @@ class Lab:
             result = self.generate(spec)
             wall = time.time() - t0
         after = procs.tree_stats(run.sid)
+        overflows1 = procs.listen_overflows()
         busy = procs.CpuClock.busy_s() - busy0
         # The generator processes (builtin or wrk) have been reaped: their CPU is ours.
         gen_cpu = _children_cpu() - kids0
@@ -431,6 +433,10 @@ class Lab:
                        "procs": after.procs, "threads": after.threads,
                        "cpus": sorted(cpus) if cpus else None,
                        "drain_s": round(drain_s, 3),
+                       # Handshakes the kernel dropped for a full listen queue (machine-wide).
+                       "listen_overflows": (overflows1 - overflows0
+                                            if overflows0 is not None and overflows1 is not None
+                                            else None),
                        # Open connections per server process, sampled mid-load.
                        "conns_per_process": rss.conns_per_process},
         }
