@@ -285,8 +285,9 @@ class Findings:
                  "Recovery is the time after the 2x phase from which p99 stays under twice its "
                  "pre-overload value with no errors (\"-\": not within the last phase). A "
                  "server that sheds nothing ends the 2x phase with as much queued work as the "
-                 "phase lasted and drains it with the 0.5x phase's spare half capacity, so "
-                 "about twice the overload's length is the least it can take."]
+                 "phase lasted and drains it with the 0.5x phase's spare half capacity: about "
+                 "twice the overload's length, less whatever the client's timeouts drop from "
+                 "its queue."]
         if shed:
             lines.append("- Servers that shed load with an error status: " + "; ".join(
                 f"{n}: {e}" for n, e in shed.items()) + ".")
@@ -305,7 +306,7 @@ class Findings:
     def markdown(self) -> str:
         """The 'anomalies investigated' section: each item printed only if the data shows it."""
         items = [self._pileup(), self._starvation(), self._silent(), self._fanout_async(),
-                 self._capped(), self._listen_overflow(),
+                 self._capped(), self._listen_overflow(), self._overload_collapse(),
                  self._sync_worker(),
                  self._dev_server(), self._event_loop_cpu(), self._shared_machine()]
         items = [i for i in items if i]
@@ -536,7 +537,7 @@ class Findings:
             return ""
         examples = "; ".join(f"{n} at {subs} subscribers: {drops} dropped, p99 {p99:,.0f} ms"
                              for n, (subs, drops, p99) in hits.items())
-        return ("- **First events stuck just over 1 s: the listen queue overflowed.** The "
+        return ("- **SSE first events after a second or more: the listen queue overflowed.** The "
                 "kernel counted handshakes dropped for a full listen queue in every repetition "
                 f"of the first SSE step each of these configurations failed ({examples}; "
                 "median drops per point). Subscribers connect in one burst; whatever the "
@@ -549,6 +550,47 @@ class Findings:
                 "(`python -m benchmarks.probes.accept_burst`, docs/results/probes), and a "
                 "framework's per-connection work lowers that point. "
                 "`async_app/hypercorn.toml` sets backlog 2048, like Gunicorn's default.")
+
+    def _overload_collapse(self) -> str:
+        """Configurations that served almost nothing after the overload had ended."""
+        d = self.d
+        rows = []
+        for n in d.configs_in("overload"):
+            samples = d.get("overload", "json", n)
+            stuck, conns, timeouts, drops, busy, drain = [], [], [], [], [], []
+            for s in samples:
+                p = s["params"]["phases_s"]
+                post = [b for b in s["result"].get("timeline", []) if b["t"] >= p[0] + p[1]]
+                sent = sum(b["sent"] for b in post)
+                stuck.append(sum(b["ok"] for b in post) / sent if sent else 1.0)
+                conns.append(s["result"].get("connects", 0))
+                timeouts.append(s["result"].get("errors", {}).get("timeout", 0))
+                drops.append(s["server"].get("listen_overflows") or 0)
+                busy.append(_cores(s) or 0.0)
+                drain.append(s["server"].get("drain_s") or 0.0)
+            if samples and statistics.median(stuck) < 0.5:
+                med = statistics.median
+                rows.append(f"{n} (answered {med(stuck):.0%} of the last phase's requests; "
+                            f"{med(timeouts):,.0f} timeouts, {med(conns):,.0f} connections "
+                            f"opened, {med(drops):,.0f} listen-queue drops, server busy "
+                            f"{med(busy):.2f} cores, still busy {med(drain):.1f} s after the "
+                            "client stopped; medians)")
+        if not rows:
+            return ""
+        return ("- **Some servers never recovered from the overload, although the last "
+                "phase offered half their capacity**: " + "; ".join(rows) + ". Two "
+                "mechanisms keep them there, and the client's 5 s timeouts feed both. *Dead "
+                "work*: HTTP/1.1 can cancel a request only by closing its connection, so "
+                "each timeout closes one and the next request opens another. The server "
+                "still computes the answer nobody reads, and the live request queued behind "
+                "that work waits past 5 s in turn. The signs are as many new connections as "
+                "timeouts and a server busy for the whole point and after it. *SYN retries*: "
+                "where the listen queue is small (Hypercorn's default backlog is 100), the "
+                "reconnects overflow it. Each dropped SYN waits 1 s, then 3 s, for its "
+                "retry, while a server with few threads may even sit idle. Servers that "
+                "keep their connections and have room in their queues drain the backlog "
+                "and recover. None of the servers sheds load with an error status: that "
+                "would take a queue-time limit in front of the app.")
 
     def _shared_machine(self) -> str:
         vals = [s.get("foreign_cores") for s in self.d.samples if s.get("foreign_cores")

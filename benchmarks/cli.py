@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         docs = [json.loads(p.read_text()) for p in args.results]
         data = report.merge(docs) if len(docs) > 1 else docs[0]
         out = args.out or args.results[0].parent
+        out.mkdir(parents=True, exist_ok=True)
         if len(docs) > 1:
             (out / "results.json").write_text(json.dumps(data, indent=1))
         for path in report.write(data, out):

@@ -211,8 +211,9 @@ class Report:
             f"{' (dirty tree)' if e.get('git_dirty') else ''}; {m['started']} → "
             f"{m.get('finished')}.",
             "",
-            f"Command: `{' '.join(m.get('argv') or [])}`"
-            + "".join(f" + `{a}`" for a in (m.get("merged_from") or [])[1:])
+            (f"Command: `{' '.join(m.get('argv') or [])}`" if not m.get("merged_from") else
+             "Merged from " + str(len(m["merged_from"])) + " runs: "
+             + "; ".join(f"`{a}" for a in m["merged_from"]))
             + f" - {self._reps()}, "
             f"{m['duration_s']:g} s per point, database(s): {', '.join(m['databases'])}. "
             f"Generator: {m['generator']}. Pinning: server on CPU "
@@ -723,7 +724,13 @@ def merge(docs: list[dict[str, Any]]) -> dict[str, Any]:
              if k not in base["meta"]["scenario_info"]})
         base["meta"]["finished"] = doc["meta"].get("finished") or base["meta"]["finished"]
     base["meta"]["databases"] = dbs
-    base["meta"]["merged_from"] = [" ".join(d["meta"].get("argv") or []) for d in docs]
+    # Each part keeps its own command, code and date in the report's header.
+    base["meta"]["merged_from"] = [
+        f"{' '.join(d['meta'].get('argv') or [])}` at commit "
+        f"`{(d['environment'].get('git_commit') or '?')[:10]}`, {d['meta'].get('started')}, "
+        f"{d['environment'].get('cpu_model')} x {d['environment'].get('cpu_count')}, "
+        f"samples kept: {', '.join(d['meta'].get('scenarios') or [])}"
+        for d in docs]
     return base
 
 
