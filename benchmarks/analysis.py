@@ -557,7 +557,7 @@ class Findings:
         rows = []
         for n in d.configs_in("overload"):
             samples = d.get("overload", "json", n)
-            stuck, conns, timeouts, drops, busy, drain = [], [], [], [], [], []
+            stuck, conns, timeouts, drops, busy, drain, left = [], [], [], [], [], [], []
             for s in samples:
                 p = s["params"]["phases_s"]
                 post = [b for b in s["result"].get("timeline", []) if b["t"] >= p[0] + p[1]]
@@ -568,13 +568,16 @@ class Findings:
                 drops.append(s["server"].get("listen_overflows") or 0)
                 busy.append(_cores(s) or 0.0)
                 drain.append(s["server"].get("drain_s") or 0.0)
+                left.append(drain[-1] * s["params"].get("capacity_rps", 0.0))
             if samples and statistics.median(stuck) < 0.5:
                 med = statistics.median
                 rows.append(f"{n} (answered {med(stuck):.0%} of the last phase's requests; "
                             f"{med(timeouts):,.0f} timeouts, {med(conns):,.0f} connections "
                             f"opened, {med(drops):,.0f} listen-queue drops, server busy "
-                            f"{med(busy):.2f} cores, still busy {med(drain):.1f} s after the "
-                            "client stopped; medians)")
+                            f"{med(busy):.2f} cores, and {med(drain):.1f} s after the client "
+                            "stopped before it answered promptly again"
+                            + (f", about {med(left):,.0f} requests of work at its capacity"
+                               if med(drain) >= 1 and med(busy) >= 0.8 else "") + "; medians)")
         if not rows:
             return ""
         return ("- **Some servers never recovered from the overload, although the last "
@@ -584,7 +587,12 @@ class Findings:
                 "each timeout closes one and the next request opens another. The server "
                 "still computes the answer nobody reads, and the live request queued behind "
                 "that work waits past 5 s in turn. The signs are as many new connections as "
-                "timeouts and a server busy for the whole point and after it. *SYN retries*: "
+                "timeouts and a server busy for the whole point and after it." + (
+                    " Granian's Rust I/O reads requests off the sockets faster than its "
+                    "Python side serves them and queues them, so every "
+                    "reconnect adds to the work left over." if any(
+                        r.startswith("granian") for r in rows) else "")
+                + " *SYN retries*: "
                 "where the listen queue is small (Hypercorn's default backlog is 100), the "
                 "reconnects overflow it. Each dropped SYN waits 1 s, then 3 s, for its "
                 "retry, while a server with few threads may even sit idle. Servers that "
