@@ -20,7 +20,7 @@ import aiohttp
 from quart import Quart, request
 from quart import Response as QuartResponse
 from quart.globals import request_ctx
-from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.datastructures import Headers, ImmutableMultiDict
 from werkzeug.exceptions import HTTPException
 
 from async_app.db import AsyncDatabase, open_database
@@ -160,13 +160,14 @@ def render(response: Response, driver: AsyncDriver | None = None) -> QuartRespon
         return QuartResponse(
             driver.iterate(response.stream),
             status=response.status,
-            headers=response.headers,
+            headers=Headers(response.headers),
             content_type=response.content_type,
         )
     rendered = QuartResponse(
         response.body,
         status=response.status,
-        headers=response.headers or None,  # skips an empty Headers.extend per request
+        # None skips an empty Headers.extend per request
+        headers=Headers(response.headers) if response.headers else None,
         content_type=response.content_type,
     )
     if response.status in (204, 304):
@@ -246,7 +247,10 @@ def make_view(
 class TwinportQuart(Quart):
     async def make_default_options_response(self) -> QuartResponse:
         # Quart lists Allow in set order (it varies with PYTHONHASHSEED); the core sorts it.
-        return render(options_reply(request_ctx.url_adapter.allowed_methods()))
+        adapter = request_ctx.url_adapter
+        if adapter is None:  # no URL map bound: Quart's own answer
+            return await super().make_default_options_response()
+        return render(options_reply(adapter.allowed_methods()))
 
 
 def create_app(config: configuration.Settings | Mapping[str, Any] | None = None) -> Quart:
@@ -281,7 +285,7 @@ def create_app(config: configuration.Settings | Mapping[str, Any] | None = None)
             route.path, route.name, make_view(route, ctx, resources), methods=[route.method]
         )
 
-    app.asgi_app = RequestHeadGuard(app.asgi_app, settings)  # type: ignore[method-assign]
+    app.asgi_app = RequestHeadGuard(app.asgi_app, settings)  # type: ignore[method-assign,assignment]
 
     @app.errorhandler(HTTPException)
     async def framework_error_handler(exc: HTTPException) -> QuartResponse:

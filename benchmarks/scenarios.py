@@ -158,7 +158,7 @@ def build(quick: bool, duration: float, database: str) -> dict[str, Scenario]:
     # A server that sheds nothing ends 2x of T seconds with T seconds of work queued and
     # drains it at the 0.5x phase's spare 0.5x: the last phase must outlast 2T to show
     # recovery at all.
-    phases = (1.0, 2.0, 5.0) if quick else (3.0, 5.0, 15.0)
+    phases = (1.0, 2.0, 8.0) if quick else (3.0, 5.0, 15.0)
     pts = [Point("overload", "json", "/json",
                  {"endpoint": "json", "phases_s": phases, "factors": (0.5, 2.0, 0.5)},
                  {"mode": "open", "connections": 256, "timeout": 5.0, "bucket": 0.5,

@@ -256,6 +256,10 @@ def check_request_head(head: RequestHead, limits: HeadLimits) -> Problem | None:
 
 
 class HeadLimits(Protocol):
-    max_request_line: int
-    max_header_fields: int
-    max_header_field_bytes: int
+    # Read-only, so a frozen Settings satisfies it.
+    @property
+    def max_request_line(self) -> int: ...
+    @property
+    def max_header_fields(self) -> int: ...
+    @property
+    def max_header_field_bytes(self) -> int: ...

@@ -180,7 +180,10 @@ def make_view(route: Route, ctx: Context, driver: Driver) -> Callable[..., Flask
 class TwinportFlask(Flask):
     def make_default_options_response(self) -> FlaskResponse:
         # Flask lists Allow in set order (it varies with PYTHONHASHSEED); the core sorts it.
-        return render(options_reply(request_ctx.url_adapter.allowed_methods()))
+        adapter = request_ctx.url_adapter
+        if adapter is None:  # no URL map bound: Flask's own answer
+            return super().make_default_options_response()
+        return render(options_reply(adapter.allowed_methods()))
 
 
 def create_app(config: configuration.Settings | Mapping[str, Any] | None = None) -> Flask:

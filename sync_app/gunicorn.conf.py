@@ -7,6 +7,7 @@ on the command line (command-line flags win over this file).
 """
 
 import os
+from typing import Any
 
 from shared_logic.config import Settings
 
@@ -33,7 +34,7 @@ errorlog = "-"
 loglevel = "info"
 
 
-def worker_exit(server, worker):
+def worker_exit(server: Any, worker: Any) -> None:
     """In the worker, once it has stopped serving (SIGTERM, max_requests, reload): give
     running jobs TWINPORT_JOB_GRACE_S, then mark the rest interrupted (sync_app/jobs.py).
 
