@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO
+from typing import IO, Any
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _PAGE_KB = (os.sysconf("SC_PAGE_SIZE") // 1024) if hasattr(os, "sysconf") else 4
@@ -201,6 +201,19 @@ class RssSampler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+
+
+def wait_listening(port: int, proc: subprocess.Popen[Any], timeout: float = 15.0) -> None:
+    """Wait until a helper process we started accepts connections on `port`."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"helper process exited with {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"helper on port {port} not up after {timeout}s")
 
 
 def wait_port_free(port: int, timeout: float = 5.0) -> None:

@@ -119,7 +119,7 @@ class Lab:
                            cpus=self.server_cpus)
         out: dict[str, Any] = {"server": "benchmarks.apps.raw_responder (uvloop, canned reply)"}
         try:
-            _wait_port(port, proc)
+            procs.wait_listening(port, proc)
             dur = 2.0 if self.opts.quick else 4.0
             for name, use in (("builtin", False), ("wrk", True)):
                 if use and not self.use_wrk:
@@ -156,7 +156,7 @@ class Lab:
         self.upstream = procs.spawn([sys.executable, "-m", "benchmarks.upstream", "--port",
                                      str(port)], cwd=ROOT, env=dict(os.environ), log=log,
                                     cpus=self.gen_cpus)
-        _wait_port(port, self.upstream)
+        procs.wait_listening(port, self.upstream)
         self.upstream_url = f"http://127.0.0.1:{port}"
 
     # ------------------------------------------------------------------ main loop
@@ -457,20 +457,6 @@ def _sse_held(result: dict[str, Any]) -> bool:
     late = result.get("lateness", {}).get("p99_us", 0)
     return (failed / subs <= scenarios.SSE_MAX_FAIL_RATIO and first is not None
             and first <= scenarios.SSE_MAX_FIRST_US and (late or 0) <= scenarios.SSE_MAX_LATE_US)
-
-
-def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    import socket
-
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"helper process exited with {proc.returncode}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"helper on port {port} not up after {timeout}s")
 
 
 def _children_cpu() -> float:

@@ -53,9 +53,7 @@ def test_loadgen_counts_requests_against_raw_responder(tmp_path: Path) -> None:
     proc = procs.spawn([sys.executable, "-m", "benchmarks.apps.raw_responder", "--port",
                         str(port)], cwd=root, env=dict(os.environ), log=log)
     try:
-        from benchmarks.runner import _wait_port
-
-        _wait_port(port, proc)
+        procs.wait_listening(port, proc)
         closed = loadgen.run_spec({"mode": "closed", "port": port, "paths": ["/"],
                                    "connections": 4, "requests": 200})
         assert closed["ok"] == 200 and not closed["errors"]

@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -63,16 +62,6 @@ def _pin(cpu: int) -> None:
         os.sched_setaffinity(0, {cpu})
 
 
-def _wait_listening(port: int, timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise SystemExit(f"probe server did not listen on {port}")
-
-
 def burst(port: int, subscribers: int) -> dict[str, Any]:
     spec = {"mode": "sse", "port": port, "paths": ["/"], "subscribers": subscribers,
             "count": EVENTS, "interval_ms": INTERVAL_MS}
@@ -107,7 +96,7 @@ def main() -> None:
             [sys.executable, "-m", "benchmarks.probes.accept_burst", "--serve", loop_name,
              "--port", str(port), "--backlog", str(args.backlog)], preexec_fn=lambda: _pin(0))
         try:
-            _wait_listening(port)
+            procs.wait_listening(port, server)
             for size in (int(b) for b in args.bursts.split(",")):
                 for rep in range(args.repeat):
                     row = {"loop": loop_name, "backlog": args.backlog, "rep": rep,
