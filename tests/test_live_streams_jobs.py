@@ -263,11 +263,13 @@ async def test_sigterm_finishes_short_jobs_and_interrupts_long_ones(
         await asyncio.to_thread(running.stop)
         assert time.monotonic() - started < 9, "shutdown should take about the grace period"
         assert running.process is not None and running.process.proc.returncode is not None
+        # The stopped server's log, for a failure below (the restart reuses its file name).
+        stopped_log = running.log()[-3000:]
         await asyncio.to_thread(running.start)  # same database: the restart reads the outcome
         async with client(running) as http:
             long_job, short_job = await job(http, long_id), await job(http, short_id)
-    assert short_job["state"] == "succeeded", short_job
-    assert long_job["state"] == "interrupted", long_job
+    assert short_job["state"] == "succeeded", (short_job, stopped_log)
+    assert long_job["state"] == "interrupted", (long_job, stopped_log)
     assert long_job["error"] == jobs.SHUTDOWN_REASON
     assert 0 < long_job["progress"]["done"] < 600
 
