@@ -1,7 +1,11 @@
-"""The Quart (ASGI) twin: `hypercorn async_app:app`."""
+"""The Quart (ASGI) twin: `hypercorn async_app:app`.
 
-from async_app.app import create_app
+`app` is built on its first ASGI event, not at import (see `BuiltOnFirstEvent`);
+`'async_app:create_app()'` builds one when the server calls the factory.
+"""
 
-app = create_app()
+from async_app.app import BuiltOnFirstEvent, create_app
+
+app = BuiltOnFirstEvent(create_app)
 
 __all__ = ["app", "create_app"]

@@ -6,14 +6,9 @@ closed in `after_serving`, on the event loop that will use them.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import multiprocessing
-import os
 import random
-import signal
 from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 import aiohttp
@@ -26,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 from async_app.db import AsyncDatabase, open_database
 from async_app.driver import AsyncDriver
 from async_app.jobs import AsyncJobRunner
+from async_app.process_policy import cpu_executor, forward_sigterm_to_server
 from shared_logic import config as configuration
 from shared_logic.context import Context
 from shared_logic.http import (
@@ -41,73 +37,9 @@ from shared_logic.http import (
 )
 from shared_logic.routes import ROUTES, Route, dispatch
 from shared_logic.sql import STATEMENTS, ensure_schema
+from shell_support.startup import create_context, load_settings
 
 log = logging.getLogger("twinport.async_app")
-
-
-# Long enough for the parent's own SIGTERM handler to have run (microseconds), short
-# enough not to matter to a deploy.
-SIGTERM_FORWARD_DELAY_S = 0.5
-
-
-def forward_sigterm_to_server() -> None:
-    """Make SIGTERM to a Hypercorn worker process a graceful shutdown of the server.
-
-    With `workers >= 1` (the default) Hypercorn runs the app in a spawned child that
-    installs no SIGTERM handler: the parent catches SIGTERM and tells its children to
-    stop through an event. A SIGTERM that reaches the child itself (systemd's default
-    KillMode=control-group, `kill` of the process group, a container runtime signalling
-    every process) killed it on the spot: no after_serving, jobs left `running`. Forward
-    it to the parent instead, which then stops every worker the orderly way. An orphaned
-    worker (parent gone) still dies as before. Skipped when something already handles
-    SIGTERM, as Hypercorn does itself with `workers = 0`.
-
-    The forward is delayed, and sent once. Hypercorn's parent handler calls
-    `multiprocessing.Event.set()`, which is not reentrant: a second SIGTERM landing while
-    the first handler holds the event's lock deadlocks the parent for good (seen with a
-    process-group SIGTERM, where the parent gets the group's signal and ours microseconds
-    apart). A forward that arrives after the first handler has returned is harmless.
-    """
-    if multiprocessing.parent_process() is None:
-        return
-    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        return
-    parent = os.getppid()
-    loop = asyncio.get_running_loop()
-
-    def forward() -> None:
-        if os.getppid() == parent:
-            os.kill(parent, signal.SIGTERM)
-            return
-        loop.remove_signal_handler(signal.SIGTERM)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    def on_sigterm() -> None:
-        # Runs on the loop, not inside the signal handler; later SIGTERMs are no-ops.
-        loop.add_signal_handler(signal.SIGTERM, lambda: None)
-        loop.call_later(SIGTERM_FORWARD_DELAY_S, forward)
-
-    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
-
-
-def cpu_executor(settings: configuration.Settings) -> Executor:
-    """Where `Compute` effects run, so CPU work never stalls the event loop.
-
-    Processes by default: pure-Python work holds the GIL, so a thread would still slow
-    the loop. forkserver, because forking a process that runs an event loop and threads
-    copies their state mid-flight.
-    """
-    if settings.cpu_executor == "thread":
-        return ThreadPoolExecutor(settings.cpu_workers, thread_name_prefix="cpu")
-    worker = multiprocessing.current_process()
-    if worker.daemon:
-        # Hypercorn starts workers as daemonic processes (its `daemon` setting, true by
-        # default), and multiprocessing refuses children to a daemon. The flag only matters
-        # to our parent; our pool's children exit on EOF if this worker dies.
-        worker.daemon = False
-    return ProcessPoolExecutor(
-        settings.cpu_workers, mp_context=multiprocessing.get_context("forkserver")
-    )
 
 
 class AsyncResources:
@@ -254,7 +186,7 @@ class TwinportQuart(Quart):
 
 
 def create_app(config: configuration.Settings | Mapping[str, Any] | None = None) -> Quart:
-    settings = configuration.resolve(config)
+    settings = load_settings(config)
     app = TwinportQuart(
         __name__,
         instance_path=str(settings.instance_path.resolve()),
@@ -267,7 +199,7 @@ def create_app(config: configuration.Settings | Mapping[str, Any] | None = None)
 
     resources = AsyncResources(settings)
     app.extensions["twinport"] = resources
-    ctx = Context.create(settings)
+    ctx = create_context(settings)
 
     @app.before_serving
     async def open_resources() -> None:
@@ -301,3 +233,23 @@ def create_app(config: configuration.Settings | Mapping[str, Any] | None = None)
         return render_problem(internal_error())
 
     return app
+
+
+class BuiltOnFirstEvent:
+    """`async_app:app` as servers load it: the Quart app, built when it is first called.
+
+    Importing the package must create no file, thread or connection, yet
+    `hypercorn async_app:app` needs an ASGI callable at import. This one builds the app on
+    the first ASGI event (the lifespan start-up, under Hypercorn and Uvicorn), in the worker
+    that serves it; its resources then open in `before_serving` as before. Calls run on one
+    event loop, so building needs no lock.
+    """
+
+    def __init__(self, factory: Callable[[], Quart]) -> None:
+        self._factory = factory
+        self._app: Quart | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self._app is None:
+            self._app = self._factory()
+        await self._app(scope, receive, send)

@@ -17,8 +17,6 @@ from typing import Any, TypeVar
 import aiohttp
 
 from async_app.db import AsyncDatabase
-from shared_logic import files
-from shared_logic.db_errors import translated_errors
 from shared_logic.effects import (
     UPSTREAM_INVALID_REPLY,
     UPSTREAM_TIMED_OUT,
@@ -43,6 +41,8 @@ from shared_logic.effects import (
     WriteFile,
 )
 from shared_logic.sql import begin_statement
+from shell_support import files
+from shell_support.db_errors import translated_errors
 
 T = TypeVar("T")
 DATABASE_EFFECTS = (FetchOne, FetchAll, Execute, ExecuteMany)

@@ -16,6 +16,7 @@ from shared_logic import jobs
 from shared_logic.config import Settings
 from shared_logic.effects import Workflow
 from shared_logic.sql import JobStatements
+from shell_support.worker import worker_id
 
 log = logging.getLogger("twinport.async_app.jobs")
 
@@ -28,7 +29,7 @@ class AsyncJobRunner:
         self.driver = driver
         self.sql = sql
         self.settings = settings
-        self.owner = jobs.worker_id()
+        self.owner = worker_id()
         # Unbounded: `capacity` is enforced by counting in `submit`, not by the queue, so
         # a burst is accepted or refused the same way however the workers are scheduled.
         self._waiting: asyncio.Queue[Workflow[Any]] = asyncio.Queue()
@@ -41,7 +42,7 @@ class AsyncJobRunner:
 
     async def start(self) -> None:
         """Recover orphaned jobs, then start the workers and the heartbeat."""
-        self.owner = jobs.worker_id()
+        self.owner = worker_id()
         await self.driver.run(jobs.heartbeat(self.sql, self.owner, self.settings.job_stale_s))
         for number in range(self.settings.job_workers):
             self._spawn(self._work(), f"job-{number}")

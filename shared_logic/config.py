@@ -7,7 +7,6 @@ README.md ("Configuration") is the user-facing copy of this module.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -72,7 +71,7 @@ class Settings:
     upstream_keepalive_s: float = 5.0  # idle pooled connections are closed after this
     fanout_threads: int = 32  # sync app: threads per process for Gather
     cpu_executor: Literal["process", "thread"] = "process"  # async app: where Compute runs
-    cpu_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    cpu_workers: int = 0  # 0: one per CPU (the shell asks the OS)
     max_body_bytes: int = 1 << 20  # Flask/Quart MAX_CONTENT_LENGTH
     # Request-head limits: Gunicorn's defaults, enforced by both shells (http.check_request_head)
     # and fed to Gunicorn by gunicorn.conf.py, so Hypercorn-served requests meet the same ones.
@@ -100,8 +99,9 @@ class Settings:
     job_events_poll_s: float = 0.5  # GET /jobs/<id>/events re-reads the job this often
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        env = os.environ if environ is None else environ
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Settings from `environ` (the shells pass `os.environ`), then `overrides`."""
+        env = environ
         defaults = cls()
         cpu_executor = env.get("TWINPORT_CPU_EXECUTOR", defaults.cpu_executor)
         if cpu_executor not in ("process", "thread"):
@@ -169,10 +169,10 @@ class Settings:
         return parse_database_url(url)
 
 
-def resolve(config: Settings | Mapping[str, Any] | None) -> Settings:
+def resolve(config: Settings | Mapping[str, Any] | None, environ: Mapping[str, str]) -> Settings:
     """What `create_app(config)` accepts: None (environment), Settings, or overrides."""
     if config is None:
-        return Settings.from_env()
+        return Settings.from_env(environ)
     if isinstance(config, Settings):
         return config
-    return Settings.from_env(**dict(config))
+    return Settings.from_env(environ, **dict(config))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared_logic.config import Settings
-from shared_logic.sessions import SessionCodec, resolve_secret_key
+from shared_logic.sessions import SessionCodec
 from shared_logic.sql import STATEMENTS, Statements
 
 
@@ -16,13 +17,15 @@ class Context:
     sql: Statements
     rng: random.Random
     sessions: SessionCodec
+    # Names this process as a job's owner; the shell supplies it (host, pid: I/O).
+    worker_id: Callable[[], str]
 
     @classmethod
-    def create(cls, settings: Settings) -> Context:
+    def create(cls, settings: Settings, secret_key: str, worker_id: Callable[[], str]) -> Context:
         return cls(
             settings=settings,
             sql=STATEMENTS[settings.database.backend],
             rng=random.Random(settings.random_seed),
-            # Raises MissingSecretKey in production without SECRET_KEY: create_app fails.
-            sessions=SessionCodec(resolve_secret_key(settings), settings),
+            sessions=SessionCodec(secret_key, settings),
+            worker_id=worker_id,
         )

@@ -12,9 +12,6 @@ owning process shuts down before the job ends or dies (its heartbeat goes stale)
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -106,18 +103,6 @@ JOB_SCHEMA: dict[str, Any] = {
 }
 
 
-# ------------------------------------------------------------------ process identity
-def _new_token() -> None:
-    global _token
-    _token = secrets.token_hex(4)
-
-
-_token = ""
-_new_token()
-# A forked Gunicorn worker must not share its parent's identity (matters with --preload).
-os.register_at_fork(after_in_child=_new_token)
-
-
 def runner_capacity(settings: Settings) -> int:
     """How many unfinished jobs one process's runner accepts; checks the job settings."""
     if settings.job_workers < 1 or settings.job_queue_size < 0:
@@ -125,11 +110,6 @@ def runner_capacity(settings: Settings) -> int:
     if settings.job_stale_s <= settings.job_heartbeat_s:
         raise ValueError("TWINPORT_JOB_STALE_S must exceed TWINPORT_JOB_HEARTBEAT_S")
     return settings.job_workers + settings.job_queue_size
-
-
-def worker_id() -> str:
-    """Names this process as a job owner: host, pid, and a token that survives no restart."""
-    return f"{socket.gethostname()}:{os.getpid()}:{_token}"
 
 
 # ------------------------------------------------------------------ validation
@@ -410,11 +390,11 @@ def _write(statement: str, params: tuple[Any, ...]) -> Workflow[int]:
     return count
 
 
-def _insert(sql: JobStatements, kind: str, params: Mapping[str, Any], now: float) -> Workflow[int]:
+def _insert(ctx: Context, kind: str, params: Mapping[str, Any], now: float) -> Workflow[int]:
     def steps() -> Workflow[int]:
         # FetchAll, not FetchOne: drains the RETURNING cursor before COMMIT (sqlite3).
         encoded = orjson.dumps(params).decode()
-        rows = yield FetchAll(sql.insert, (kind, encoded, worker_id(), now, now))
+        rows = yield FetchAll(ctx.sql.jobs.insert, (kind, encoded, ctx.worker_id(), now, now))
         return int(rows[0][0])
 
     job_id: int = yield UseConnection(steps(), transaction=True, write=True)
@@ -508,7 +488,7 @@ def _load(ctx: Context, job_id: int) -> Workflow[Row]:
 def create_job(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
     kind, job_params = validate_job(read_json(request))
     now = time.time()
-    job_id = yield from _insert(ctx.sql.jobs, kind.name, job_params, now)
+    job_id = yield from _insert(ctx, kind.name, job_params, now)
     accepted = yield Submit(run_job(ctx, job_id, kind, job_params))
     if not accepted:
         yield from _write(ctx.sql.jobs.delete, (job_id,))

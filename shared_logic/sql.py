@@ -333,17 +333,6 @@ def postgres_session_settings(statement_timeout_s: float) -> tuple[str, ...]:
     return (f"SET statement_timeout = {int(statement_timeout_s * 1000)}",)
 
 
+# SQLite's stand-in for pg_sleep; the shells register it (shell_support.sqlite_functions).
 SQLITE_SLEEP_FUNCTION = "twinport_sleep_ms"
 
-
-def sqlite_sleep_ms(ms: int) -> int:
-    """SQLite's stand-in for pg_sleep, registered on each connection by the shells.
-
-    It runs inside the database call, on the thread that executes the statement (the
-    request thread in the sync app, aiosqlite's connection thread in the async app), so
-    like pg_sleep it holds one pooled connection for the whole wait.
-    """
-    import time
-
-    time.sleep(max(0, ms) / 1000)
-    return ms

@@ -10,7 +10,8 @@ from __future__ import annotations
 import atexit
 import logging
 import random
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -36,6 +37,7 @@ from shared_logic.http import (
 )
 from shared_logic.routes import ROUTES, Route, dispatch
 from shared_logic.sql import STATEMENTS, ensure_schema
+from shell_support.startup import create_context, load_settings
 from sync_app.db import Database, open_database
 from sync_app.driver import Driver
 from sync_app.jobs import JobRunner
@@ -187,7 +189,7 @@ class TwinportFlask(Flask):
 
 
 def create_app(config: configuration.Settings | Mapping[str, Any] | None = None) -> Flask:
-    settings = configuration.resolve(config)
+    settings = load_settings(config)
     app = TwinportFlask(
         __name__,
         instance_path=str(settings.instance_path.resolve()),
@@ -196,7 +198,7 @@ def create_app(config: configuration.Settings | Mapping[str, Any] | None = None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["TWINPORT_SETTINGS"] = settings
 
-    ctx = Context.create(settings)  # first: it refuses a production app without SECRET_KEY
+    ctx = create_context(settings)  # first: it refuses a production app without SECRET_KEY
     resources = Resources(settings)
     atexit.register(resources.close)
     app.extensions["twinport"] = resources
@@ -224,3 +226,28 @@ def create_app(config: configuration.Settings | Mapping[str, Any] | None = None)
         return render_problem(internal_error())
 
     return app
+
+
+class BuiltOnFirstRequest:
+    """`sync_app:app` as servers load it: the Flask app, built when it is first called.
+
+    Importing the package must create no file, thread or connection, yet
+    `gunicorn sync_app:app` needs a WSGI callable at import. This one builds the app in the
+    process that serves, once, under a lock (a gthread worker calls it from several threads
+    at once): in each Gunicorn worker after the fork, so no pool or thread crosses a fork.
+    """
+
+    def __init__(self, factory: Callable[[], Flask]) -> None:
+        self._factory = factory
+        self._app: Flask | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        app = self._app if self._app is not None else self.build()
+        return app(environ, start_response)
+
+    def build(self) -> Flask:
+        with self._lock:
+            if self._app is None:
+                self._app = self._factory()
+            return self._app

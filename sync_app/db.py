@@ -25,8 +25,8 @@ from shared_logic.sql import (
     Dialect,
     postgres_session_settings,
     sqlite_pragmas,
-    sqlite_sleep_ms,
 )
+from shell_support.sqlite_functions import sqlite_sleep_ms
 
 
 class Database(Protocol):

@@ -14,8 +14,6 @@ from typing import Any, TypeVar
 
 import httpx
 
-from shared_logic import files
-from shared_logic.db_errors import translated_errors
 from shared_logic.effects import (
     UPSTREAM_INVALID_REPLY,
     UPSTREAM_TIMED_OUT,
@@ -39,6 +37,8 @@ from shared_logic.effects import (
     WriteFile,
 )
 from shared_logic.sql import begin_statement
+from shell_support import files
+from shell_support.db_errors import translated_errors
 from sync_app.db import Database
 
 T = TypeVar("T")

@@ -25,7 +25,7 @@ graceful_timeout = 30  # SIGTERM: finish in-flight requests (and jobs) for up to
 keepalive = 5  # seconds an idle keep-alive connection is held (Hypercorn: keep_alive_timeout)
 # Request-head limits come from the same Settings the apps enforce (check_request_head), so a
 # request Gunicorn would refuse is refused alike when Hypercorn serves the Quart app.
-_settings = Settings.from_env()
+_settings = Settings.from_env(os.environ)
 limit_request_line = _settings.max_request_line
 limit_request_fields = _settings.max_header_fields
 limit_request_field_size = _settings.max_header_field_bytes

@@ -19,6 +19,7 @@ from shared_logic import jobs
 from shared_logic.config import Settings
 from shared_logic.effects import Workflow
 from shared_logic.sql import JobStatements
+from shell_support.worker import worker_id
 from sync_app.driver import Driver
 
 log = logging.getLogger("twinport.sync_app.jobs")
@@ -32,7 +33,7 @@ class JobRunner:
         self.driver = driver
         self.sql = sql
         self.settings = settings
-        self.owner = jobs.worker_id()
+        self.owner = worker_id()
         self._waiting: deque[Workflow[Any]] = deque()
         self._unfinished = 0  # accepted and not yet ended: waiting + running
         self._running = 0
@@ -43,7 +44,7 @@ class JobRunner:
 
     def start(self) -> None:
         """Recover orphaned jobs, then start the workers and the heartbeat."""
-        self.owner = jobs.worker_id()  # after the fork, if the app was preloaded
+        self.owner = worker_id()  # after the fork, if the app was preloaded
         self.driver.run(jobs.heartbeat(self.sql, self.owner, self.settings.job_stale_s))
         for number in range(self.settings.job_workers):
             self._spawn(self._work, f"job-{number}")

@@ -111,11 +111,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    # Importing `sync_app` built its module-level app, whose atexit close would otherwise
-    # run after this removal and log that it could not reach its (deleted) database.
-    sync_package = sys.modules.get("sync_app")
-    if sync_package is not None:
-        sync_package.app.extensions["twinport"].close()
     shutil.rmtree(TMP_ROOT, ignore_errors=True)
 
 

@@ -288,7 +288,7 @@ def test_bad_settings(name: str, value: str, message: str) -> None:
 
 def test_resolve() -> None:
     settings = config.Settings(db_pool_size=7)
-    assert config.resolve(settings) is settings
-    assert config.resolve({"db_pool_size": 5}).db_pool_size == 5
+    assert config.resolve(settings, {}) is settings
+    assert config.resolve({"db_pool_size": 5}, {}).db_pool_size == 5
     with pytest.raises(TypeError):
-        config.resolve({"no_such_setting": 1})
+        config.resolve({"no_such_setting": 1}, {})

@@ -402,8 +402,8 @@ async def test_a_dead_cpu_worker_is_executor_lost_and_the_pool_is_replaced() -> 
     pool, so one OOM kill does not turn every later /cpu/fib into an error."""
     import os
 
-    from async_app.app import cpu_executor
     from async_app.driver import AsyncDriver
+    from async_app.process_policy import cpu_executor
 
     settings = Settings(instance_path=TMP_ROOT / "drivers", cpu_executor="process", cpu_workers=1)
     first = cpu_executor(settings)

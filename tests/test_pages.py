@@ -19,13 +19,8 @@ from urllib.parse import urlencode
 import pytest
 
 from shared_logic.config import Settings
-from shared_logic.sessions import (
-    COOKIE_NAME,
-    MissingSecretKey,
-    Session,
-    SessionCodec,
-    resolve_secret_key,
-)
+from shared_logic.sessions import COOKIE_NAME, Session, SessionCodec
+from shell_support.secret_key import MissingSecretKey, resolve_secret_key
 from tests.conftest import TMP_ROOT, Twins, app_settings
 from tests.parity import Reply, assert_same, parse_set_cookie
 

@@ -1,8 +1,8 @@
 """Which database-driver exceptions mean "unavailable" and which mean "bug".
 
 Both shells use the same drivers' exception types (sqlite3 — also raised by aiosqlite —
-and psycopg), so the classification is written once. It inspects exceptions only; it
-performs no I/O.
+and psycopg), so the classification is written once. It inspects exceptions only, but it
+imports the drivers, so it lives with the shells and not in the core.
 """
 
 from __future__ import annotations
