@@ -24,7 +24,7 @@ from async_app.jobs import AsyncJobRunner
 from async_app.process_policy import cpu_executor, forward_sigterm_to_server
 from shared_logic import config as configuration
 from shared_logic.context import Context
-from shared_logic.http import (
+from shared_logic.protocol.http import (
     HeadLimits,
     Problem,
     Request,
@@ -35,7 +35,8 @@ from shared_logic.http import (
     internal_error,
     options_reply,
 )
-from shared_logic.routes import ROUTES, Route, dispatch
+from shared_logic.routes import ROUTES
+from shared_logic.routing import Route, dispatch
 from shared_logic.sql import STATEMENTS, ensure_schema
 from shell_support.startup import create_context, load_settings
 

@@ -1,6 +1,6 @@
 """The Quart app's job runner: a bounded set of asyncio tasks driving job workflows.
 
-The twin of `sync_app/jobs.py`: same names, same order. CPU-bound steps are `Compute`
+The twin of `sync_app/lifecycle.py`: same names, same order. CPU-bound steps are `Compute`
 effects, which the driver sends to the app's executor, so a job never stalls the loop.
 """
 
@@ -12,9 +12,9 @@ from contextlib import suppress
 from typing import Any
 
 from async_app.driver import AsyncDriver
-from shared_logic import jobs
 from shared_logic.config import Settings
 from shared_logic.effects import Workflow
+from shared_logic.features.jobs import lifecycle
 from shared_logic.sql import JobStatements
 from shell_support.worker import worker_id
 
@@ -25,7 +25,7 @@ class AsyncJobRunner:
     """At most `job_workers` jobs run at once and `job_queue_size` more wait; more is refused."""
 
     def __init__(self, driver: AsyncDriver, sql: JobStatements, settings: Settings) -> None:
-        self.capacity = jobs.runner_capacity(settings)
+        self.capacity = lifecycle.runner_capacity(settings)
         self.driver = driver
         self.sql = sql
         self.settings = settings
@@ -43,7 +43,7 @@ class AsyncJobRunner:
     async def start(self) -> None:
         """Recover orphaned jobs, then start the workers and the heartbeat."""
         self.owner = worker_id()
-        await self.driver.run(jobs.heartbeat(self.sql, self.owner, self.settings.job_stale_s))
+        await self.driver.run(lifecycle.heartbeat(self.sql, self.owner, self.settings.job_stale_s))
         for number in range(self.settings.job_workers):
             self._spawn(self._work(), f"job-{number}")
         self._spawn(self._heartbeat(), "job-heartbeat")
@@ -79,7 +79,7 @@ class AsyncJobRunner:
             await asyncio.sleep(self.settings.job_heartbeat_s)
             try:
                 await self.driver.run(
-                    jobs.heartbeat(self.sql, self.owner, self.settings.job_stale_s)
+                    lifecycle.heartbeat(self.sql, self.owner, self.settings.job_stale_s)
                 )
             except Exception:
                 log.exception("job heartbeat failed")
@@ -107,7 +107,7 @@ class AsyncJobRunner:
         for job in dropped:
             job.close()
         try:
-            marked = await self.driver.run(jobs.interrupt_owned(self.sql, self.owner))
+            marked = await self.driver.run(lifecycle.interrupt_owned(self.sql, self.owner))
         except Exception:
             log.exception("could not mark unfinished jobs interrupted")
             return 0

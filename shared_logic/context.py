@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared_logic.config import Settings
-from shared_logic.sessions import SessionCodec
+from shared_logic.protocol.sessions import SessionCodec
 from shared_logic.sql import STATEMENTS, Statements
 
 

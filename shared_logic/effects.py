@@ -114,7 +114,7 @@ class WriteFile:
     """Store `data` at `path` all or nothing; the result is None.
 
     The drivers write a temporary file beside `path`, flush it to disk and rename it into
-    place (`shared_logic.files.write_atomically`), so a failed or interrupted write never
+    place (`shell_support.files.write_atomically`), so a failed or interrupted write never
     leaves a partial file under the final name.
     """
 

@@ -6,8 +6,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from shared_logic.http import PROBLEM_JSON
-from shared_logic.routes import Reply, Route
+from shared_logic.protocol.http import PROBLEM_JSON
+from shared_logic.routing import Reply, Route
 
 _RULE_PARAM = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
 _CONVERTER_SCHEMA = {

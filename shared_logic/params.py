@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from shared_logic.http import Problem, ProblemError, QueryArgs
+from shared_logic.protocol.http import Problem, ProblemError, QueryArgs
 
 INVALID_PARAMETERS = "/problems/invalid-parameters"
 _ASCII_INTEGER = re.compile(r"[+-]?[0-9]+")

@@ -6,70 +6,29 @@ Paths use werkzeug's rule syntax, which Flask and Quart share.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
 
-from shared_logic import (
-    attachments,
-    jobs,
-    notes,
-    operations,
-    pages,
-    probes,
-    standard,
-    streams,
-)
+import orjson
+
 from shared_logic.context import Context
-from shared_logic.effects import DatabaseUnavailable, ExecutorLost, Workflow
-from shared_logic.http import (
-    HTML,
-    JSON,
-    PROBLEM_JSON,
-    TEXT,
-    ProblemError,
-    Request,
-    Response,
-    service_unavailable,
+from shared_logic.effects import Workflow
+from shared_logic.features import (
+    attachments,
+    health,
+    notes,
+    pages,
+    techempower,
+    ticks,
+    workloads,
 )
-from shared_logic.params import Param, parse_query
-
-Handler = Callable[[Context, Request, Mapping[str, Any]], Workflow[Response]]
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """Documentation of one response a route can give (for /openapi.json)."""
-
-    description: str
-    content_type: str | None = JSON  # None: no body (204, 304)
-    schema: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Header:
-    """Documentation of a request header the handler reads (for /openapi.json)."""
-
-    name: str
-    description: str
-    required: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    name: str
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
-    path: str
-    handler: Handler
-    summary: str
-    tag: str
-    params: tuple[Param, ...] = ()
-    replies: Mapping[int, Reply] = field(default_factory=dict)
-    # What the shell must read before calling the core; GET routes read nothing.
-    body: Literal[None, "raw"] = None
-    # Documentation of the request body (for /openapi.json): media type -> JSON Schema.
-    accepts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    headers: tuple[Header, ...] = ()
+from shared_logic.features.jobs import handlers as jobs
+from shared_logic.features.jobs import kinds
+from shared_logic.openapi import document
+from shared_logic.protocol.http import HTML, JSON, PROBLEM_JSON, TEXT, Request, Response
+from shared_logic.protocol.sse import EVENT_STREAM
+from shared_logic.routing import Header, Reply, Route
 
 
 def _object(**properties: Any) -> dict[str, Any]:
@@ -104,12 +63,23 @@ NOT_MODIFIED = Reply("Not modified (If-None-Match matched)", None)
 BINARY = "application/octet-stream"
 FILE = {"type": "string", "format": "binary"}
 
+@cache
+def _openapi_bytes() -> bytes:
+    return orjson.dumps(document(ROUTES))
+
+
+def serve_openapi(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
+    """GET /openapi.json: generated from the table above, once per process."""
+    return Response(200, _openapi_bytes(), JSON)
+    yield
+
+
 ROUTES: tuple[Route, ...] = (
     Route(
         "json",
         "GET",
         "/json",
-        standard.json_hello,
+        techempower.json_hello,
         "JSON serialisation (TechEmpower)",
         "standard",
         replies={200: Reply("Hello, World!", JSON, _object(message=STRING))},
@@ -118,7 +88,7 @@ ROUTES: tuple[Route, ...] = (
         "plaintext",
         "GET",
         "/plaintext",
-        standard.plaintext,
+        techempower.plaintext,
         "Plain text (TechEmpower)",
         "standard",
         replies={200: Reply("Hello, World!", TEXT, STRING)},
@@ -127,7 +97,7 @@ ROUTES: tuple[Route, ...] = (
         "db",
         "GET",
         "/db",
-        standard.single_query,
+        techempower.single_query,
         "One random World row (TechEmpower)",
         "standard",
         replies={200: Reply("A World row", JSON, WORLD), **DB_DOWN},
@@ -136,17 +106,17 @@ ROUTES: tuple[Route, ...] = (
         "queries",
         "GET",
         "/queries",
-        standard.multiple_queries,
+        techempower.multiple_queries,
         "N random World rows, one query each (TechEmpower)",
         "standard",
-        params=(standard.QUERIES,),
+        params=(techempower.QUERIES,),
         replies={200: Reply("World rows", JSON, WORLDS), **DB_DOWN},
     ),
     Route(
         "fortunes",
         "GET",
         "/fortunes",
-        standard.fortunes,
+        techempower.fortunes,
         "Fortunes, sorted, rendered by template (TechEmpower)",
         "standard",
         replies={200: Reply("HTML table of fortunes", HTML, STRING), **DB_DOWN},
@@ -155,20 +125,20 @@ ROUTES: tuple[Route, ...] = (
         "updates",
         "GET",
         "/updates",
-        standard.updates,
+        techempower.updates,
         "Read and update N random World rows (TechEmpower)",
         "standard",
-        params=(standard.QUERIES,),
+        params=(techempower.QUERIES,),
         replies={200: Reply("Updated rows", JSON, WORLDS), **DB_DOWN},
     ),
     Route(
         "cpu_fib",
         "GET",
         "/cpu/fib",
-        probes.fib,
+        workloads.fib,
         "CPU-bound work, offloaded from the event loop in the async app",
         "probes",
-        params=(probes.FIB_N, probes.FIB_ROUNDS),
+        params=(workloads.FIB_N, workloads.FIB_ROUNDS),
         replies={
             200: Reply("Report of the work", JSON, FIB),
             **BAD_PARAMS,
@@ -179,30 +149,30 @@ ROUTES: tuple[Route, ...] = (
         "cpu_fib_blocking",
         "GET",
         "/cpu/fib-blocking",
-        probes.fib_blocking,
+        workloads.fib_blocking,
         "The same work run on the event loop in the async app (the naive port)",
         "probes",
-        params=(probes.FIB_N, probes.FIB_ROUNDS),
+        params=(workloads.FIB_N, workloads.FIB_ROUNDS),
         replies={200: Reply("Report of the work", JSON, FIB), **BAD_PARAMS},
     ),
     Route(
         "io_sleep",
         "GET",
         "/io/sleep",
-        probes.sleep,
+        workloads.sleep,
         "A pure wait: time.sleep in the sync app, asyncio.sleep in the async app",
         "probes",
-        params=(probes.SLEEP_MS,),
+        params=(workloads.SLEEP_MS,),
         replies={200: Reply("Done waiting", JSON, _object(slept_ms=INTEGER)), **BAD_PARAMS},
     ),
     Route(
         "io_db_sleep",
         "GET",
         "/io/db-sleep",
-        probes.db_sleep,
+        workloads.db_sleep,
         "A wait inside the database, holding one pooled connection",
         "probes",
-        params=(probes.SLEEP_MS,),
+        params=(workloads.SLEEP_MS,),
         replies={
             200: Reply("Done waiting", JSON, _object(slept_ms=INTEGER, database=STRING)),
             **BAD_PARAMS,
@@ -213,10 +183,10 @@ ROUTES: tuple[Route, ...] = (
         "io_upstream",
         "GET",
         "/io/upstream",
-        probes.upstream,
+        workloads.upstream,
         "Fan-out to the upstream HTTP service, sequential or parallel",
         "probes",
-        params=(probes.UPSTREAM_CALLS, probes.UPSTREAM_MS, probes.UPSTREAM_MODE),
+        params=(workloads.UPSTREAM_CALLS, workloads.UPSTREAM_MS, workloads.UPSTREAM_MODE),
         replies={
             200: Reply("Upstream results", JSON),
             **BAD_PARAMS,
@@ -227,11 +197,11 @@ ROUTES: tuple[Route, ...] = (
         "stream_ticks",
         "GET",
         "/stream/ticks",
-        streams.ticks,
+        ticks.ticks,
         "Server-sent events: `count` ticks `interval_ms` apart",
         "streams",
-        params=(streams.TICK_COUNT, streams.TICK_INTERVAL_MS),
-        replies={200: Reply("An event stream", streams.EVENT_STREAM, STRING), **BAD_PARAMS},
+        params=(ticks.TICK_COUNT, ticks.TICK_INTERVAL_MS),
+        replies={200: Reply("An event stream", EVENT_STREAM, STRING), **BAD_PARAMS},
     ),
     Route(
         "notes_create",
@@ -421,7 +391,7 @@ ROUTES: tuple[Route, ...] = (
             503: Reply("Job queue full (see Retry-After) or database unavailable", PROBLEM_JSON),
         },
         body="raw",
-        accepts={"application/json": jobs.JOB_REQUEST_SCHEMA},
+        accepts={"application/json": kinds.JOB_REQUEST_SCHEMA},
     ),
     Route(
         "jobs_get",
@@ -446,7 +416,7 @@ ROUTES: tuple[Route, ...] = (
         "Server-sent events: `progress` on each change, then `done` (or `timeout`)",
         "jobs",
         replies={
-            200: Reply("An event stream of job views", streams.EVENT_STREAM, STRING),
+            200: Reply("An event stream of job views", EVENT_STREAM, STRING),
             404: Reply("No such job", PROBLEM_JSON),
             **DB_DOWN,
         },
@@ -455,7 +425,7 @@ ROUTES: tuple[Route, ...] = (
         "healthz",
         "GET",
         "/healthz",
-        operations.healthz,
+        health.healthz,
         "Liveness: the process answers",
         "operations",
         replies={200: Reply("Alive", JSON, _object(status=STRING))},
@@ -464,7 +434,7 @@ ROUTES: tuple[Route, ...] = (
         "readyz",
         "GET",
         "/readyz",
-        operations.readyz,
+        health.readyz,
         "Readiness: the database answers",
         "operations",
         replies={200: Reply("Ready", JSON, _object(status=STRING, database=STRING)), **DB_DOWN},
@@ -473,7 +443,7 @@ ROUTES: tuple[Route, ...] = (
         "openapi",
         "GET",
         "/openapi.json",
-        operations.openapi,
+        serve_openapi,
         "This document",
         "operations",
         replies={200: Reply("OpenAPI 3.1 document", JSON)},
@@ -481,21 +451,4 @@ ROUTES: tuple[Route, ...] = (
 )
 
 ROUTES_BY_NAME: dict[str, Route] = {route.name: route for route in ROUTES}
-NO_PARAMS: Mapping[str, Any] = {}
 
-
-def dispatch(route: Route, ctx: Context, request: Request) -> Workflow[Response]:
-    """The whole request path in the core: validate, run the handler, map failures."""
-    try:
-        params = parse_query(route.params, request.query) if route.params else NO_PARAMS
-        return (yield from route.handler(ctx, request, params))
-    except ProblemError as exc:
-        return exc.problem.to_response()
-    except DatabaseUnavailable:
-        return service_unavailable(
-            "The database is unavailable; try again shortly.", 1
-        ).to_response()
-    except ExecutorLost:
-        return service_unavailable(
-            "The process computing this request stopped; try again shortly.", 1
-        ).to_response()

@@ -1,6 +1,6 @@
 """The Flask app's job runner: a bounded set of daemon threads driving job workflows.
 
-The twin of `async_app/jobs.py`. Why not a `ThreadPoolExecutor`: its worker threads are
+The twin of `async_app/lifecycle.py`. Why not a `ThreadPoolExecutor`: its worker threads are
 joined by the interpreter *before* `atexit` handlers run, so a long job would hold the
 process past any grace period (until Gunicorn's SIGKILL) and nothing could mark it
 interrupted. Daemon threads let `shutdown` wait exactly `job_grace_s`, then record the
@@ -15,9 +15,9 @@ import time
 from collections import deque
 from typing import Any
 
-from shared_logic import jobs
 from shared_logic.config import Settings
 from shared_logic.effects import Workflow
+from shared_logic.features.jobs import lifecycle
 from shared_logic.sql import JobStatements
 from shell_support.worker import worker_id
 from sync_app.driver import Driver
@@ -29,7 +29,7 @@ class JobRunner:
     """At most `job_workers` jobs run at once and `job_queue_size` more wait; more is refused."""
 
     def __init__(self, driver: Driver, sql: JobStatements, settings: Settings) -> None:
-        self.capacity = jobs.runner_capacity(settings)
+        self.capacity = lifecycle.runner_capacity(settings)
         self.driver = driver
         self.sql = sql
         self.settings = settings
@@ -45,7 +45,7 @@ class JobRunner:
     def start(self) -> None:
         """Recover orphaned jobs, then start the workers and the heartbeat."""
         self.owner = worker_id()  # after the fork, if the app was preloaded
-        self.driver.run(jobs.heartbeat(self.sql, self.owner, self.settings.job_stale_s))
+        self.driver.run(lifecycle.heartbeat(self.sql, self.owner, self.settings.job_stale_s))
         for number in range(self.settings.job_workers):
             self._spawn(self._work, f"job-{number}")
         self._spawn(self._heartbeat, "job-heartbeat")
@@ -87,7 +87,8 @@ class JobRunner:
     def _heartbeat(self) -> None:
         while not self._stop.wait(self.settings.job_heartbeat_s):
             try:
-                self.driver.run(jobs.heartbeat(self.sql, self.owner, self.settings.job_stale_s))
+                stale_s = self.settings.job_stale_s
+                self.driver.run(lifecycle.heartbeat(self.sql, self.owner, stale_s))
             except Exception:
                 log.exception("job heartbeat failed")
 
@@ -111,7 +112,7 @@ class JobRunner:
         for job in dropped:
             job.close()
         try:
-            marked = self.driver.run(jobs.interrupt_owned(self.sql, self.owner))
+            marked = self.driver.run(lifecycle.interrupt_owned(self.sql, self.owner))
         except Exception:
             log.exception("could not mark unfinished jobs interrupted")
             return 0

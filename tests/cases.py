@@ -170,7 +170,7 @@ def empty_body(reply: Reply) -> None:
 
 
 def fib_report(n: int, rounds: int) -> Callable[[Reply], None]:
-    from shared_logic.cpu import fibonacci_report
+    from shared_logic.features.cpu import fibonacci_report
 
     return json_equals(dict(fibonacci_report(n, rounds)))
 

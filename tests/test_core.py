@@ -13,9 +13,11 @@ import pytest
 from werkzeug.datastructures import MultiDict
 
 from shared_logic import config
-from shared_logic.cpu import fibonacci_report
 from shared_logic.effects import FetchOne, run_pure
-from shared_logic.http import (
+from shared_logic.features.cpu import fibonacci_report
+from shared_logic.openapi import document, openapi_path
+from shared_logic.params import ChoiceParam, IntParam, InvalidValue, StrParam, parse_query
+from shared_logic.protocol.http import (
     PROBLEM_JSON,
     Problem,
     ProblemError,
@@ -25,8 +27,6 @@ from shared_logic.http import (
     service_unavailable,
     status_problem,
 )
-from shared_logic.openapi import document, openapi_path
-from shared_logic.params import ChoiceParam, IntParam, InvalidValue, StrParam, parse_query
 from shared_logic.routes import ROUTES
 from shared_logic.sql import STATEMENTS, begin_statement, postgres_session_settings, sqlite_pragmas
 

@@ -21,7 +21,6 @@ import httpx
 import pytest
 
 from shared_logic.config import Settings
-from shared_logic.cpu import fibonacci_report
 from shared_logic.effects import (
     UPSTREAM_TIMED_OUT,
     UPSTREAM_UNREACHABLE,
@@ -39,6 +38,7 @@ from shared_logic.effects import (
     UpstreamFailed,
     UseConnection,
 )
+from shared_logic.features.cpu import fibonacci_report
 from shared_logic.sql import STATEMENTS
 from tests.conftest import TMP_ROOT, Databases, free_port
 

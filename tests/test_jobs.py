@@ -18,9 +18,9 @@ from typing import Any
 import orjson
 import pytest
 
-from shared_logic import jobs
-from shared_logic.cpu import fibonacci_report
 from shared_logic.effects import ExecutorLost, FetchAll, UseConnection, Workflow
+from shared_logic.features.cpu import fibonacci_report
+from shared_logic.features.jobs import kinds, lifecycle
 from shared_logic.sql import STATEMENTS
 from tests.clients import Client, FlaskClient, QuartClient
 from tests.conftest import TMP_ROOT, Databases, Twins, app_settings
@@ -43,7 +43,7 @@ async def finished(client: Client, job_id: int) -> dict[str, Any]:
     reply = await client.request("GET", f"/jobs/{job_id}{WAIT}")
     assert reply.status == 200, reply
     job: dict[str, Any] = reply.json()
-    assert job["state"] in jobs.TERMINAL, job
+    assert job["state"] in lifecycle.TERMINAL, job
     return job
 
 
@@ -126,21 +126,21 @@ async def test_import_notes_job_creates_the_notes(twins: Twins) -> None:
     ]
 
 
-async def run_test_job(twins: Twins, name: str, body: jobs.JobBody) -> dict[str, Any]:
+async def run_test_job(twins: Twins, name: str, body: lifecycle.JobBody) -> dict[str, Any]:
     """Register a job kind for one test, run it once in both apps, return its final state."""
-    jobs.register(jobs.JobKind(name, "test only", (), dict, body))
+    kinds.register(lifecycle.JobKind(name, "test only", (), dict, body))
     try:
         await twins.same(
             "POST", "/jobs", status=202, compare="masked", headers=JSON, body=job_body(name)
         )
         return (await twins.same("GET", "/jobs/1" + WAIT, status=200, compare="masked")).json()
     finally:
-        del jobs.KINDS[name]
+        del kinds.KINDS[name]
 
 
 async def test_a_failing_job_is_marked_failed_without_details(twins: Twins) -> None:
     def explode(ctx: Any, job_id: int, params: Any) -> Workflow[Any]:
-        yield from jobs.report_progress(ctx, job_id, 1, 2)
+        yield from lifecycle.report_progress(ctx, job_id, 1, 2)
         raise RuntimeError("secret internal detail")
 
     job = await run_test_job(twins, "explode", explode)
@@ -155,12 +155,12 @@ async def test_a_job_whose_worker_process_died_is_interrupted_not_failed(twins: 
     pool) is not the job's fault: it ends `interrupted`, like a job cut by a shutdown."""
 
     def lost(ctx: Any, job_id: int, params: Any) -> Workflow[Any]:
-        yield from jobs.report_progress(ctx, job_id, 1, 2)
+        yield from lifecycle.report_progress(ctx, job_id, 1, 2)
         raise ExecutorLost("a process of the pool terminated abruptly")
 
     job = await run_test_job(twins, "lost", lost)
     assert job["state"] == "interrupted"
-    assert job["error"] == jobs.WORKER_LOST_REASON
+    assert job["error"] == lifecycle.WORKER_LOST_REASON
     assert job["progress"] == {"done": 1, "total": 2}
 
 
@@ -236,7 +236,7 @@ async def test_a_full_queue_answers_503_with_retry_after(twins_factory: Any) -> 
         full = await pair.same(
             "POST", "/jobs", status=503, headers=JSON, body=job_body("sleep", steps=1, step_ms=0)
         )
-        assert full.header("retry-after") == str(jobs.QUEUE_FULL_RETRY_AFTER_S)
+        assert full.header("retry-after") == str(lifecycle.QUEUE_FULL_RETRY_AFTER_S)
         assert full.json()["detail"] == "The job queue is full; try again later."
         # The refused job left no row behind.
         await pair.same("GET", "/jobs/3", status=404)
@@ -298,7 +298,7 @@ async def test_shutdown_waits_for_short_jobs_and_interrupts_long_ones(
         long_job, short_job = await finished(client, 1), await finished(client, 2)
     assert short_job["state"] == "succeeded", short_job
     assert long_job["state"] == "interrupted", long_job
-    assert long_job["error"] == jobs.SHUTDOWN_REASON
+    assert long_job["error"] == lifecycle.SHUTDOWN_REASON
     assert 0 < long_job["progress"]["done"] < LONG_SLEEP["steps"]
 
 
@@ -324,7 +324,7 @@ def _plant_jobs(backend: str, dead_heartbeat: float, live_heartbeat: float) -> W
     def steps() -> Workflow[None]:
         for owner, beat in (("dead-host:1:0", dead_heartbeat), ("live-host:2:0", live_heartbeat)):
             rows = yield FetchAll(sql.insert, ("sleep", "{}", owner, beat, beat))
-            yield from jobs._write(sql.start, (beat, beat, rows[0][0]))
+            yield from lifecycle.write_alone(sql.start, (beat, beat, rows[0][0]))
 
     yield UseConnection(steps(), transaction=True, write=True)
 
@@ -347,7 +347,7 @@ async def test_startup_interrupts_orphaned_jobs_but_not_a_live_workers(
     async with one_app(kind, url, instance) as client:  # this start-up runs the recovery
         dead = (await client.request("GET", "/jobs/1")).json()
         alive = (await client.request("GET", "/jobs/2")).json()
-    assert dead["state"] == "interrupted" and dead["error"] == jobs.ORPHANED_REASON, dead
+    assert dead["state"] == "interrupted" and dead["error"] == lifecycle.ORPHANED_REASON, dead
     assert alive["state"] == "running", alive  # its owner's heartbeat is fresh: not stolen
 
 

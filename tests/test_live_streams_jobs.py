@@ -32,7 +32,7 @@ import httpx
 import orjson
 import pytest
 
-from shared_logic import jobs
+from shared_logic.features.jobs import lifecycle
 from tests.conftest import (
     BIN,
     TMP_ROOT,
@@ -270,7 +270,7 @@ async def test_sigterm_finishes_short_jobs_and_interrupts_long_ones(
             long_job, short_job = await job(http, long_id), await job(http, short_id)
     assert short_job["state"] == "succeeded", (short_job, stopped_log)
     assert long_job["state"] == "interrupted", (long_job, stopped_log)
-    assert long_job["error"] == jobs.SHUTDOWN_REASON
+    assert long_job["error"] == lifecycle.SHUTDOWN_REASON
     assert 0 < long_job["progress"]["done"] < 600
 
 
@@ -289,4 +289,4 @@ async def test_sigkill_orphans_are_recovered_at_the_next_start(
         async with client(running) as http:
             orphan = await job(http, job_id)
     assert orphan["state"] == "interrupted", orphan
-    assert orphan["error"] == jobs.ORPHANED_REASON
+    assert orphan["error"] == lifecycle.ORPHANED_REASON

@@ -19,7 +19,6 @@ import orjson
 import pytest
 from werkzeug.datastructures import Headers, MultiDict
 
-from shared_logic import attachments, bodies, conditional, files, notes
 from shared_logic.config import Settings
 from shared_logic.context import Context
 from shared_logic.effects import (
@@ -30,9 +29,13 @@ from shared_logic.effects import (
     UseConnection,
     WriteFile,
 )
-from shared_logic.http import ProblemError, Request
+from shared_logic.features import attachments, notes
 from shared_logic.openapi import document
-from shared_logic.routes import ROUTES, ROUTES_BY_NAME, dispatch
+from shared_logic.protocol import bodies, conditional
+from shared_logic.protocol.http import ProblemError, Request
+from shared_logic.routes import ROUTES, ROUTES_BY_NAME
+from shared_logic.routing import dispatch
+from shell_support import files
 from tests.cases import multipart
 from tests.parity import Reply, assert_same
 
@@ -170,7 +173,7 @@ async def test_attachment_limit_is_configurable(twins_factory: Any) -> None:
 
 # ------------------------------------------------------------------ the workflow, by hand
 def upload_workflow(note_id: int = 1) -> Any:
-    ctx = Context.create(Settings(instance_path=Path("/nonexistent/instance")))
+    ctx = Context.create(Settings(instance_path=Path("/nonexistent/instance")), "key", str)
     headers, body = multipart(b"hello\n")
     request = Request("POST", f"/api/notes/{note_id}/attachments", {"note_id": note_id},
                       MultiDict(), Headers(headers), body)

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 import pytest
 
 from shared_logic.config import Settings
-from shared_logic.sessions import COOKIE_NAME, Session, SessionCodec
+from shared_logic.protocol.sessions import COOKIE_NAME, Session, SessionCodec
 from shell_support.secret_key import MissingSecretKey, resolve_secret_key
 from tests.conftest import TMP_ROOT, Twins, app_settings
 from tests.parity import Reply, assert_same, parse_set_cookie

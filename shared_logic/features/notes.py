@@ -20,8 +20,6 @@ from urllib.parse import urlencode
 
 import orjson
 
-from shared_logic import conditional
-from shared_logic.bodies import read_json
 from shared_logic.config import Settings
 from shared_logic.context import Context
 from shared_logic.effects import (
@@ -35,7 +33,10 @@ from shared_logic.effects import (
     UseConnection,
     Workflow,
 )
-from shared_logic.http import (
+from shared_logic.params import IntParam, StrParam, invalid_parameters
+from shared_logic.protocol import conditional
+from shared_logic.protocol.bodies import read_json
+from shared_logic.protocol.http import (
     Problem,
     ProblemError,
     Request,
@@ -43,7 +44,6 @@ from shared_logic.http import (
     json_response,
     status_problem,
 )
-from shared_logic.params import IntParam, StrParam, invalid_parameters
 from shared_logic.sql import NoteStatements
 
 log = logging.getLogger("twinport.notes")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from shared_logic.http import Problem, ProblemError, status_problem
+from shared_logic.protocol.http import Problem, ProblemError, status_problem
 
 PRECONDITION_REQUIRED = "/problems/precondition-required"
 PRECONDITION_FAILED = "/problems/precondition-failed"

@@ -18,11 +18,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
-from shared_logic import notes
-from shared_logic.bodies import INVALID_ENCODING, media_type, unsupported_media_type
 from shared_logic.context import Context
 from shared_logic.effects import DatabaseUnavailable, FetchAll, FetchOne, UseConnection, Workflow
-from shared_logic.http import (
+from shared_logic.features import notes
+from shared_logic.params import StrParam
+from shared_logic.protocol.bodies import INVALID_ENCODING, media_type, unsupported_media_type
+from shared_logic.protocol.http import (
     HTML,
     Problem,
     ProblemError,
@@ -32,8 +33,14 @@ from shared_logic.http import (
     html_response,
     service_unavailable,
 )
-from shared_logic.params import StrParam
-from shared_logic.sessions import CSRF_FIELD, Session, csrf_token, csrf_valid, flash, take_flash
+from shared_logic.protocol.sessions import (
+    CSRF_FIELD,
+    Session,
+    csrf_token,
+    csrf_valid,
+    flash,
+    take_flash,
+)
 from shared_logic.templates import render
 
 FORM = "application/x-www-form-urlencoded"

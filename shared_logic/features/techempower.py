@@ -15,8 +15,14 @@ from typing import Any
 
 from shared_logic.context import Context
 from shared_logic.effects import ExecuteMany, FetchAll, FetchOne, UseConnection, Workflow
-from shared_logic.http import Request, Response, html_response, json_response, text_response
 from shared_logic.params import IntParam
+from shared_logic.protocol.http import (
+    Request,
+    Response,
+    html_response,
+    json_response,
+    text_response,
+)
 from shared_logic.sql import WORLD_ROWS, Statements
 from shared_logic.templates import render
 

@@ -17,7 +17,7 @@ import orjson
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from shared_logic.http import Problem, ProblemError, Request
+from shared_logic.protocol.http import Problem, ProblemError, Request
 
 MALFORMED_JSON = "/problems/malformed-json"
 INVALID_ENCODING = "/problems/invalid-encoding"

@@ -21,7 +21,7 @@ from typing import Any
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from shared_logic.config import Settings
-from shared_logic.http import Request
+from shared_logic.protocol.http import Request
 
 COOKIE_NAME = "twinport_session"
 SALT = "twinport.session"

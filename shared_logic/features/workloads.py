@@ -11,10 +11,10 @@ from typing import Any
 import orjson
 
 from shared_logic.context import Context
-from shared_logic.cpu import fibonacci_report
 from shared_logic.effects import Compute, FetchOne, Gather, HttpGet, Sleep, UpstreamFailed, Workflow
-from shared_logic.http import Problem, ProblemError, Request, Response, json_response
+from shared_logic.features.cpu import fibonacci_report
 from shared_logic.params import ChoiceParam, IntParam
+from shared_logic.protocol.http import Problem, ProblemError, Request, Response, json_response
 
 FIB_N = IntParam("n", 1000, 1, 10_000, "How many Fibonacci numbers to compute (F(0)..F(n-1)).")
 FIB_ROUNDS = IntParam("rounds", 1, 1, 100, "How many times to repeat the whole computation.")

@@ -21,8 +21,6 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from shared_logic import conditional
-from shared_logic.bodies import Part, read_multipart
 from shared_logic.context import Context
 from shared_logic.effects import (
     Emit,
@@ -35,8 +33,7 @@ from shared_logic.effects import (
     Workflow,
     WriteFile,
 )
-from shared_logic.http import Problem, ProblemError, Request, Response, json_response
-from shared_logic.notes import (
+from shared_logic.features.notes import (
     MAX_ID,
     attachment_path,
     discard_files,
@@ -45,6 +42,9 @@ from shared_logic.notes import (
     path_id,
     returning,
 )
+from shared_logic.protocol import conditional
+from shared_logic.protocol.bodies import Part, read_multipart
+from shared_logic.protocol.http import Problem, ProblemError, Request, Response, json_response
 
 ATTACHMENT_TOO_LARGE = "/problems/attachment-too-large"
 UNSUPPORTED_ATTACHMENT = "/problems/unsupported-attachment"
