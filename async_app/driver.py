@@ -12,7 +12,7 @@ from concurrent.futures import Executor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import suppress
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, assert_never
 
 import aiohttp
 
@@ -165,9 +165,11 @@ class AsyncDriver:
                 if self.submit_job is None:
                     raise RuntimeError("this process has no job runner")
                 return self.submit_job(job)
-        raise TypeError(f"unknown effect {effect!r}")
+            case Emit():  # `iterate` performs these; `run` has no client to send them to
+                raise TypeError(f"{effect!r} outside a streaming response")
+        assert_never(effect)
 
-    async def use_connection(self, effect: UseConnection, conn: Any) -> Any:
+    async def use_connection(self, effect: UseConnection[T], conn: Any) -> T:
         if conn is not None:  # nested: join the connection (and transaction) already held
             return await self.run(effect.steps, conn)
         with translated_errors():

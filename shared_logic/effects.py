@@ -1,39 +1,58 @@
 """Effects: the requests a workflow makes of the outside world.
 
-A workflow is a generator that yields an effect and is sent its result back:
+A workflow is a generator that performs an effect with `yield from` and gets its result:
 
-    row = yield FetchOne(sql.select_world, (world_id,))
+    row = yield from FetchOne(sql.select_world, (world_id,))
+
+Each effect is an `EffectOf[R]`, R being its result type, so `row` is `Row | None` under
+mypy --strict. `yield from` runs the effect's `__iter__`, which yields the effect itself to
+the driver and returns what the driver sends back (asyncio's `Future.__iter__` did the
+same). A bare `yield effect` also works, but its result is typed `object`.
 
 `sync_app/driver.py` performs effects with blocking calls on a thread; `async_app/driver.py`
-performs the same effects with `await`. A failed effect is thrown back into the workflow as
-one of the exceptions below, so error handling is written once, here in the core.
+performs the same effects with `await`. Both match on the `Effect` union, which lists every
+effect, so mypy proves that each driver handles them all. A failed effect is thrown back
+into the workflow as one of the exceptions below, so error handling is written once, here
+in the core.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, Generic, Self, TypeAlias, TypeVar, TypeVarTuple
 
 T = TypeVar("T")
+R = TypeVar("R", covariant=True)  # an effect's result
+Args = TypeVarTuple("Args")
 
 Row: TypeAlias = tuple[Any, ...]
 
 
+class EffectOf(Generic[R]):
+    """Base of every effect: performing it (`yield from effect`) results in an R."""
+
+    __slots__ = ()
+
+    def __iter__(self) -> Generator[Self, object, R]:
+        # The driver sends back this effect's result: the one place its type is trusted.
+        return (yield self)  # type: ignore[return-value]
+
+
 @dataclass(frozen=True, slots=True)
-class FetchOne:
+class FetchOne(EffectOf[Row | None]):
     sql: str
     params: Sequence[Any] = ()
 
 
 @dataclass(frozen=True, slots=True)
-class FetchAll:
+class FetchAll(EffectOf[list[Row]]):
     sql: str
     params: Sequence[Any] = ()
 
 
 @dataclass(frozen=True, slots=True)
-class Execute:
+class Execute(EffectOf[int]):
     """Run one statement; the result is the affected row count."""
 
     sql: str
@@ -41,63 +60,69 @@ class Execute:
 
 
 @dataclass(frozen=True, slots=True)
-class ExecuteMany:
+class ExecuteMany(EffectOf[None]):
     sql: str
     params_seq: Sequence[Sequence[Any]]
 
 
 @dataclass(frozen=True, slots=True)
-class UseConnection:
-    """Run `steps` on one pooled connection, inside a transaction when `transaction` is set.
+class UseConnection(EffectOf[R]):
+    """Run `steps` on one pooled connection, inside a transaction when `transaction` is set;
+    the result is what `steps` returns.
 
     Effects yielded by `steps` go to that connection, so N queries cost one pool checkout.
     A `write` transaction on SQLite begins with `BEGIN IMMEDIATE`, taking the write lock up
     front so concurrent writers wait on `busy_timeout` instead of failing mid-transaction.
     """
 
-    steps: Generator[Any, Any, Any]
+    steps: Workflow[R]
     transaction: bool = False
     write: bool = False
 
 
 @dataclass(frozen=True, slots=True)
-class Sleep:
+class Sleep(EffectOf[None]):
     seconds: float
 
 
 @dataclass(frozen=True, slots=True)
-class Compute:
-    """Call a pure, picklable CPU-bound function.
+class Compute(EffectOf[R], Generic[R, *Args]):
+    """Call a pure, picklable CPU-bound function; the result is what it returns.
 
     The sync driver calls it on the request thread. The async driver sends it to its
     executor unless `offload` is False, in which case it runs on the event loop (the
     deliberately naive variant the benchmarks compare against).
     """
 
-    function: Callable[..., Any]
-    args: tuple[Any, ...] = ()
+    function: Callable[[*Args], R]
+    args: tuple[*Args]
     offload: bool = True
 
 
 @dataclass(frozen=True, slots=True)
-class HttpGet:
+class HttpGet(EffectOf[tuple[int, bytes]]):
     """GET a URL; the result is `(status, body_bytes)`."""
 
     url: str
 
 
-@dataclass(frozen=True, slots=True)
-class Gather:
+@dataclass(frozen=True, slots=True, init=False)
+class Gather(EffectOf[list[R]]):
     """Perform independent effects concurrently; the result lists theirs in order.
 
     Threads from the shell's bounded pool in the sync app, `asyncio.gather` in the async app.
+    Effects with different results make R their union.
     """
 
-    effects: tuple[Any, ...]
+    effects: tuple[Effect, ...]
+
+    def __init__(self, effects: tuple[EffectOf[R], ...]) -> None:
+        # Typed as the union the drivers match on: every EffectOf subclass is a member.
+        object.__setattr__(self, "effects", effects)
 
 
 @dataclass(frozen=True, slots=True)
-class Emit:
+class Emit(EffectOf[None]):
     """Send `data` to the client now (streaming responses only); the result is None.
 
     A streaming response's body is a workflow that yields `Emit` between ordinary
@@ -110,7 +135,7 @@ class Emit:
 
 
 @dataclass(frozen=True, slots=True)
-class WriteFile:
+class WriteFile(EffectOf[None]):
     """Store `data` at `path` all or nothing; the result is None.
 
     The drivers write a temporary file beside `path`, flush it to disk and rename it into
@@ -123,7 +148,7 @@ class WriteFile:
 
 
 @dataclass(frozen=True, slots=True)
-class ReadFile:
+class ReadFile(EffectOf[bytes]):
     """Read up to `length` bytes of `path` from `offset`; the result is the bytes read."""
 
     path: str
@@ -132,14 +157,14 @@ class ReadFile:
 
 
 @dataclass(frozen=True, slots=True)
-class DeleteFile:
+class DeleteFile(EffectOf[None]):
     """Remove `path` if it exists; the result is None."""
 
     path: str
 
 
 @dataclass(frozen=True, slots=True)
-class Submit:
+class Submit(EffectOf[bool]):
     """Hand a background workflow to this process's bounded job runner.
 
     The result is True when the runner took it, False when its queue is full (the caller
@@ -147,26 +172,29 @@ class Submit:
     asyncio task in the async app), outside any request.
     """
 
-    job: Generator[Any, Any, Any]
+    job: Workflow[Any]
 
 
+# Every effect: the drivers' `match` ends in `assert_never`, so one missing here or there
+# is a mypy error.
 Effect: TypeAlias = (
     FetchOne
     | FetchAll
     | Execute
     | ExecuteMany
-    | UseConnection
+    | UseConnection[Any]
     | Sleep
-    | Compute
+    | Compute[Any, *tuple[Any, ...]]
     | HttpGet
-    | Gather
+    | Gather[Any]
     | Emit
     | WriteFile
     | ReadFile
     | DeleteFile
     | Submit
 )
-Workflow: TypeAlias = Generator[Effect, Any, T]
+# Sent `object`, not Any: a result is typed only through `yield from effect`.
+Workflow: TypeAlias = Generator[Effect, object, T]
 
 
 class EffectFailed(Exception):

@@ -286,26 +286,29 @@ def ensure_schema(sql: Statements, rng: random.Random) -> Workflow[bool]:
     (BEGIN IMMEDIATE / advisory lock) from the emptiness check to the commit, so two
     workers starting together cannot both seed.
     """
-    seeded: bool = yield UseConnection(_create_and_seed(sql, rng), transaction=True, write=True)
-    return seeded
+    return (yield from UseConnection(_create_and_seed(sql, rng), transaction=True, write=True))
 
 
 def _create_and_seed(sql: Statements, rng: random.Random) -> Workflow[bool]:
     if sql.schema_lock is not None:
-        yield FetchOne(sql.schema_lock)
+        yield from FetchOne(sql.schema_lock)
     for statement in sql.schema:
-        yield Execute(statement)
+        yield from Execute(statement)
     seeded = False
-    (worlds,) = yield FetchOne(sql.count_worlds)
-    if worlds == 0:
+    if (yield from _count(sql.count_worlds)) == 0:
         rows = [(i, rng.randint(1, WORLD_ROWS)) for i in range(1, WORLD_ROWS + 1)]
-        yield ExecuteMany(sql.insert_world, rows)
+        yield from ExecuteMany(sql.insert_world, rows)
         seeded = True
-    (fortunes,) = yield FetchOne(sql.count_fortunes)
-    if fortunes == 0:
-        yield ExecuteMany(sql.insert_fortune, FORTUNES)
+    if (yield from _count(sql.count_fortunes)) == 0:
+        yield from ExecuteMany(sql.insert_fortune, FORTUNES)
         seeded = True
     return seeded
+
+
+def _count(statement: str) -> Workflow[int]:
+    row = yield from FetchOne(statement)
+    assert row is not None  # SELECT count(*) always returns one row
+    return int(row[0])
 
 
 def begin_statement(dialect: Dialect, write: bool) -> str:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from typing import Any, TypeVar
+from typing import Any, TypeVar, assert_never
 
 import httpx
 
@@ -138,9 +138,11 @@ class Driver:
                 if self.submit_job is None:
                     raise RuntimeError("this process has no job runner")
                 return self.submit_job(job)
-        raise TypeError(f"unknown effect {effect!r}")
+            case Emit():  # `iterate` performs these; `run` has no client to send them to
+                raise TypeError(f"{effect!r} outside a streaming response")
+        assert_never(effect)
 
-    def use_connection(self, effect: UseConnection, conn: Any) -> Any:
+    def use_connection(self, effect: UseConnection[T], conn: Any) -> T:
         if conn is not None:  # nested: join the connection (and transaction) already held
             return self.run(effect.steps, conn)
         with (

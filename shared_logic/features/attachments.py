@@ -211,17 +211,17 @@ def upload(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflo
     content_type = checked_content_type(part.content_type, data)
     filename = safe_filename(part.filename or "")
     sql = ctx.sql.notes
-    if (yield FetchOne(sql.select_revision, (note_id,))) is None:
+    if (yield from FetchOne(sql.select_revision, (note_id,))) is None:
         raise note_not_found(note_id)  # before writing anything to disk
 
     key = secrets.token_hex(16)
     try:
-        yield WriteFile(attachment_path(ctx.settings, key), data)
+        yield from WriteFile(attachment_path(ctx.settings, key), data)
     except StorageFailed:
         raise ProblemError(_storage_problem("could not be stored")) from None
     record = (note_id, filename, content_type, len(data), hashlib.sha256(data).hexdigest())
     try:
-        row = yield UseConnection(
+        row = yield from UseConnection(
             returning(sql.insert_attachment, (*record, key, now_iso())),
             transaction=True,
             write=True,
@@ -232,6 +232,7 @@ def upload(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflo
     except Exception:
         yield from discard_files(ctx, [key])
         raise
+    assert row is not None  # an INSERT ... RETURNING that succeeded returns its row
     metadata = _metadata(row)
     headers = [("Location", metadata["url"]), ("ETag", f'"{metadata["sha256"]}"')]
     return json_response(metadata, 201, headers)
@@ -249,7 +250,7 @@ def download(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workf
     )
     if attachment_id > MAX_ID:
         raise missing
-    row = yield FetchOne(ctx.sql.notes.select_attachment, (attachment_id, note_id))
+    row = yield from FetchOne(ctx.sql.notes.select_attachment, (attachment_id, note_id))
     if row is None:
         raise missing
     _, _, filename, content_type, size, sha256, key, _ = row
@@ -273,7 +274,7 @@ def download(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workf
 
     path = attachment_path(ctx.settings, key)
     try:  # the first chunk before the status line: a missing file can still be a clean 503
-        first = yield ReadFile(path, start, min(length, CHUNK_BYTES))
+        first = yield from ReadFile(path, start, min(length, CHUNK_BYTES))
     except StorageFailed:
         raise ProblemError(_storage_problem("cannot be read")) from None
     if len(first) >= length:
@@ -288,11 +289,11 @@ def _rest(path: str, first: bytes, start: int, length: int) -> Workflow[None]:
     A read failure now ends the stream early; the client sees fewer bytes than the
     Content-Length promised, which is how HTTP/1.1 reports a broken body.
     """
-    yield Emit(first)
+    yield from Emit(first)
     sent = len(first)
     while sent < length:
-        chunk: bytes = yield ReadFile(path, start + sent, min(length - sent, CHUNK_BYTES))
+        chunk = yield from ReadFile(path, start + sent, min(length - sent, CHUNK_BYTES))
         if not chunk:
             raise StorageFailed(f"{path} ended after {sent} of {length} bytes")
-        yield Emit(chunk)
+        yield from Emit(chunk)
         sent += len(chunk)

@@ -17,7 +17,7 @@ def healthz(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workfl
 
 def readyz(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
     try:
-        yield FetchOne(ctx.sql.ping)
+        yield from FetchOne(ctx.sql.ping)
     except DatabaseUnavailable:
         return service_unavailable("The database does not answer.", 5).to_response()
     return json_response({"status": "ready", "database": ctx.sql.dialect})

@@ -274,7 +274,7 @@ def discard_files(ctx: Context, storage_keys: Sequence[str]) -> Workflow[None]:
     """Remove files whose rows are gone; a failure only leaves an unreferenced file."""
     for key in storage_keys:
         try:
-            yield DeleteFile(attachment_path(ctx.settings, key))
+            yield from DeleteFile(attachment_path(ctx.settings, key))
         except StorageFailed:
             log.warning("could not remove attachment file %s", key)
 
@@ -286,7 +286,7 @@ def returning(statement: str, params: Sequence[Any]) -> Workflow[Row | None]:
     FetchAll, not FetchOne: it steps the statement to its end, so sqlite3 has finished
     the write (and released the statement) before the transaction commits.
     """
-    rows = yield FetchAll(statement, params)
+    rows = yield from FetchAll(statement, params)
     return rows[0] if rows else None
 
 
@@ -296,13 +296,13 @@ def insert_note(sql: NoteStatements, fields: Mapping[str, Any]) -> Workflow[Row]
     row = yield from returning(sql.insert, (fields["title"], fields["body"], tags, stamp, stamp))
     assert row is not None
     if fields["tags"]:
-        yield ExecuteMany(sql.insert_tag, [(row[0], tag) for tag in fields["tags"]])
+        yield from ExecuteMany(sql.insert_tag, [(row[0], tag) for tag in fields["tags"]])
     return row
 
 
 def create_note(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
     fields = validate_note(read_json(request), partial=False)
-    row = yield UseConnection(insert_note(ctx.sql.notes, fields), transaction=True, write=True)
+    row = yield from UseConnection(insert_note(ctx.sql.notes, fields), transaction=True, write=True)
     return _note_response(note_from_row(row), 201)
 
 
@@ -312,9 +312,9 @@ def list_notes(ctx: Context, request: Request, params: Mapping[str, Any]) -> Wor
     sql = ctx.sql.notes
     # One row more than asked tells whether a next page exists, without a count.
     if tag is None:
-        rows = yield FetchAll(sql.page, (before, limit + 1))
+        rows = yield from FetchAll(sql.page, (before, limit + 1))
     else:
-        rows = yield FetchAll(sql.page_tagged, (tag, before, limit + 1))
+        rows = yield from FetchAll(sql.page_tagged, (tag, before, limit + 1))
     notes = [note_from_row(row) for row in rows[:limit]]
     headers = []
     next_url = None
@@ -327,7 +327,7 @@ def list_notes(ctx: Context, request: Request, params: Mapping[str, Any]) -> Wor
 
 def get_note(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
     note_id = path_id(request, "note_id")
-    row = yield FetchOne(ctx.sql.notes.select, (note_id,))
+    row = yield from FetchOne(ctx.sql.notes.select, (note_id,))
     if row is None:
         raise note_not_found(note_id)
     note = note_from_row(row)
@@ -341,7 +341,7 @@ def _matched_note(
     sql: NoteStatements, note_id: int, if_match: str | None
 ) -> Workflow[dict[str, Any]]:
     """The note as it is now, once If-Match has been checked against it (404/412)."""
-    row = yield FetchOne(sql.select, (note_id,))
+    row = yield from FetchOne(sql.select, (note_id,))
     if row is None:
         raise note_not_found(note_id)
     note = note_from_row(row)
@@ -377,9 +377,9 @@ def _update(
     if row is None:  # changed between our read and our write (PostgreSQL READ COMMITTED)
         raise conditional.stale("note")
     if "tags" in changes:
-        yield Execute(sql.delete_tags, (note_id,))
+        yield from Execute(sql.delete_tags, (note_id,))
         if merged["tags"]:
-            yield ExecuteMany(sql.insert_tag, [(note_id, tag) for tag in merged["tags"]])
+            yield from ExecuteMany(sql.insert_tag, [(note_id, tag) for tag in merged["tags"]])
     return row
 
 
@@ -387,7 +387,7 @@ def update_note(ctx: Context, request: Request, params: Mapping[str, Any]) -> Wo
     note_id = path_id(request, "note_id")
     if_match = _require_if_match(request)
     changes = validate_note(read_json(request, JSON_BODIES), partial=True)
-    row = yield UseConnection(
+    row = yield from UseConnection(
         _update(ctx.sql.notes, note_id, if_match, changes), transaction=True, write=True
     )
     return _note_response(note_from_row(row))
@@ -395,8 +395,8 @@ def update_note(ctx: Context, request: Request, params: Mapping[str, Any]) -> Wo
 
 def _delete(sql: NoteStatements, note_id: int, if_match: str) -> Workflow[list[str]]:
     revision = (yield from _matched_note(sql, note_id, if_match))["revision"]
-    keys = yield FetchAll(sql.select_storage_keys, (note_id,))
-    deleted = yield Execute(sql.delete, (note_id, revision))
+    keys = yield from FetchAll(sql.select_storage_keys, (note_id,))
+    deleted = yield from Execute(sql.delete, (note_id, revision))
     if not deleted:  # changed between our read and our write
         raise conditional.stale("note")
     return [key for (key,) in keys]
@@ -405,7 +405,7 @@ def _delete(sql: NoteStatements, note_id: int, if_match: str) -> Workflow[list[s
 def delete_note(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
     note_id = path_id(request, "note_id")
     if_match = _require_if_match(request)
-    keys = yield UseConnection(
+    keys = yield from UseConnection(
         _delete(ctx.sql.notes, note_id, if_match), transaction=True, write=True
     )
     # The rows (and their attachments' rows) are gone for good; now their files go too.

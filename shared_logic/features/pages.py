@@ -147,7 +147,7 @@ def _render_list(
     errors: Sequence[str] = (),
     status: int = 200,
 ) -> Workflow[Response]:
-    rows = yield FetchAll(ctx.sql.notes.page, (before, PAGE_SIZE + 1))
+    rows = yield from FetchAll(ctx.sql.notes.page, (before, PAGE_SIZE + 1))
     shown = [notes.note_from_row(row) for row in rows[:PAGE_SIZE]]
     older = None
     if len(rows) > PAGE_SIZE:
@@ -182,7 +182,7 @@ def note_page(ctx: Context, request: Request, params: Mapping[str, Any]) -> Work
 
     def page() -> Workflow[Response]:
         note_id = notes.path_id(request, "note_id")
-        row = yield FetchOne(ctx.sql.notes.select, (note_id,))
+        row = yield from FetchOne(ctx.sql.notes.select, (note_id,))
         if row is None:
             raise notes.note_not_found(note_id)
         session = ctx.sessions.load(request)
@@ -220,7 +220,7 @@ def create_note_page(
                 for error in exc.problem.extra.get("errors", ())
             ]
             return (yield from _render_list(ctx, session, MAX_ID, values, errors, 422))
-        row = yield UseConnection(
+        row = yield from UseConnection(
             notes.insert_note(ctx.sql.notes, fields), transaction=True, write=True
         )
         flash(session, NOTE_CREATED)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shared_logic.context import Context
-from shared_logic.effects import ExecuteMany, FetchAll, FetchOne, UseConnection, Workflow
+from shared_logic.effects import ExecuteMany, FetchAll, FetchOne, Row, UseConnection, Workflow
 from shared_logic.params import IntParam
 from shared_logic.protocol.http import (
     Request,
@@ -52,19 +52,20 @@ def _random_id(ctx: Context) -> int:
     return ctx.rng.randint(1, WORLD_ROWS)
 
 
-def _world(row: tuple[Any, ...]) -> dict[str, int]:
+def _world(row: Row | None) -> dict[str, int]:
+    assert row is not None  # ids are drawn from 1..WORLD_ROWS, all seeded
     return {"id": row[0], "randomNumber": row[1]}
 
 
 def single_query(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
-    row = yield FetchOne(ctx.sql.select_world, (_random_id(ctx),))
+    row = yield from FetchOne(ctx.sql.select_world, (_random_id(ctx),))
     return json_response(_world(row))
 
 
 def _read_worlds(sql: Statements, ids: list[int]) -> Workflow[list[dict[str, int]]]:
     worlds = []
     for world_id in ids:
-        row = yield FetchOne(sql.select_world, (world_id,))
+        row = yield from FetchOne(sql.select_world, (world_id,))
         worlds.append(_world(row))
     return worlds
 
@@ -73,7 +74,7 @@ def multiple_queries(
     ctx: Context, request: Request, params: Mapping[str, Any]
 ) -> Workflow[Response]:
     ids = [_random_id(ctx) for _ in range(params["queries"])]
-    worlds = yield UseConnection(_read_worlds(ctx.sql, ids))
+    worlds = yield from UseConnection(_read_worlds(ctx.sql, ids))
     return json_response(worlds)
 
 
@@ -84,7 +85,7 @@ def _read_and_update(
     for world, number in zip(worlds, new_numbers, strict=True):
         world["randomNumber"] = number
     latest = {world["id"]: world["randomNumber"] for world in worlds}
-    yield ExecuteMany(sql.update_world, [(latest[i], i) for i in sorted(latest)])
+    yield from ExecuteMany(sql.update_world, [(latest[i], i) for i in sorted(latest)])
     return worlds
 
 
@@ -92,14 +93,14 @@ def updates(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workfl
     count = params["queries"]
     ids = [_random_id(ctx) for _ in range(count)]
     new_numbers = [_random_id(ctx) for _ in range(count)]
-    worlds = yield UseConnection(
+    worlds = yield from UseConnection(
         _read_and_update(ctx.sql, ids, new_numbers), transaction=True, write=True
     )
     return json_response(worlds)
 
 
 def fortunes(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
-    rows: list[tuple[Any, ...]] = list((yield FetchAll(ctx.sql.select_fortunes)))
+    rows = yield from FetchAll(ctx.sql.select_fortunes)
     rows.append((0, ADDITIONAL_FORTUNE))
     rows.sort(key=lambda row: row[1])
     return html_response(render("fortunes.html", fortunes=rows))

@@ -23,8 +23,8 @@ def _ticks(count: int, interval_s: float) -> Workflow[None]:
     try:
         for tick in range(1, count + 1):
             if tick > 1:
-                yield Sleep(interval_s)
-            yield Emit(sse_event({"tick": tick, "count": count}, event="tick", event_id=tick))
+                yield from Sleep(interval_s)
+            yield from Emit(sse_event({"tick": tick, "count": count}, event="tick", event_id=tick))
             sent = tick
     finally:
         # Runs when the driver closes the workflow because the client went away: the

@@ -32,22 +32,22 @@ UPSTREAM_FAILED = "/problems/upstream-failed"
 
 
 def fib(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
-    report = yield Compute(fibonacci_report, (params["n"], params["rounds"]))
+    report = yield from Compute(fibonacci_report, (params["n"], params["rounds"]))
     return json_response(report)
 
 
 def fib_blocking(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
-    report = yield Compute(fibonacci_report, (params["n"], params["rounds"]), offload=False)
+    report = yield from Compute(fibonacci_report, (params["n"], params["rounds"]), offload=False)
     return json_response(report)
 
 
 def sleep(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
-    yield Sleep(params["ms"] / 1000)
+    yield from Sleep(params["ms"] / 1000)
     return json_response({"slept_ms": params["ms"]})
 
 
 def db_sleep(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
-    yield FetchOne(ctx.sql.db_sleep, (params["ms"],))
+    yield from FetchOne(ctx.sql.db_sleep, (params["ms"],))
     return json_response({"slept_ms": params["ms"], "database": ctx.sql.dialect})
 
 
@@ -65,11 +65,11 @@ def upstream(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workf
     calls = [HttpGet(url) for _ in range(params["calls"])]
     try:
         if params["mode"] == "parallel":
-            replies = yield Gather(tuple(calls))
+            replies = yield from Gather(tuple(calls))
         else:
             replies = []
             for call in calls:
-                replies.append((yield call))
+                replies.append((yield from call))
     except UpstreamFailed as exc:
         raise ProblemError(
             Problem(502, "Bad Gateway", f"The upstream service failed: {exc}", UPSTREAM_FAILED)

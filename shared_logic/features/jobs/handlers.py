@@ -96,7 +96,7 @@ def _job_not_found(job_id: int) -> ProblemError:
 def _load(ctx: Context, job_id: int) -> Workflow[Row]:
     row: Row | None = None
     if job_id <= MAX_ID:
-        row = yield FetchOne(ctx.sql.jobs.select, (job_id,))
+        row = yield from FetchOne(ctx.sql.jobs.select, (job_id,))
     if row is None:
         raise _job_not_found(job_id)
     return row
@@ -106,7 +106,7 @@ def create_job(ctx: Context, request: Request, params: Mapping[str, Any]) -> Wor
     kind, job_params = validate_job(read_json(request))
     now = time.time()
     job_id = yield from insert_job(ctx, kind.name, job_params, now)
-    accepted = yield Submit(run_job(ctx, job_id, kind, job_params))
+    accepted = yield from Submit(run_job(ctx, job_id, kind, job_params))
     if not accepted:
         yield from write_alone(ctx.sql.jobs.delete, (job_id,))
         raise ProblemError(
@@ -123,7 +123,7 @@ def get_job(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workfl
     row = yield from _load(ctx, job_id)
     deadline = time.monotonic() + params["wait_ms"] / 1000
     while row[2] not in TERMINAL and (left := deadline - time.monotonic()) > 0:
-        yield Sleep(min(left, ctx.settings.job_events_poll_s))
+        yield from Sleep(min(left, ctx.settings.job_events_poll_s))
         row = yield from _load(ctx, job_id)
     return json_response(job_view(row))
 
@@ -153,15 +153,15 @@ def _events(ctx: Context, job_id: int, row: Row | None) -> Workflow[None]:
             last = key
             sequence += 1
             done = view["state"] in TERMINAL
-            yield Emit(sse_event(view, "done" if done else "progress", sequence))
+            yield from Emit(sse_event(view, "done" if done else "progress", sequence))
             if done:
                 return
         if time.monotonic() >= deadline:
-            yield Emit(sse_event({"reason": "stream time limit; reconnect"}, "timeout"))
+            yield from Emit(sse_event({"reason": "stream time limit; reconnect"}, "timeout"))
             return
-        yield Sleep(poll_s)
+        yield from Sleep(poll_s)
         try:
-            row = yield FetchOne(ctx.sql.jobs.select, (job_id,))
+            row = yield from FetchOne(ctx.sql.jobs.select, (job_id,))
         except DatabaseUnavailable:
-            yield Emit(sse_event({"reason": "database unavailable; reconnect"}, "error"))
+            yield from Emit(sse_event({"reason": "database unavailable; reconnect"}, "error"))
             return

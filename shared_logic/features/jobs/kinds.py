@@ -67,10 +67,10 @@ def _validate_fibonacci(params: Mapping[str, Any]) -> dict[str, Any]:
 def _run_fibonacci(ctx: Context, job_id: int, params: Mapping[str, Any]) -> Workflow[Any]:
     """The /cpu/fib report, one round per step, so progress moves as the work does."""
     n, rounds = params["n"], params["rounds"]
-    report: dict[str, Any] = {}
+    report: Mapping[str, Any] = {}
     yield from report_progress(ctx, job_id, 0, rounds)
     for done in range(1, rounds + 1):
-        report = yield Compute(fibonacci_report, (n, 1))
+        report = yield from Compute(fibonacci_report, (n, 1))
         yield from report_progress(ctx, job_id, done, rounds)
     return {**report, "rounds": rounds}  # equal to fibonacci_report(n, rounds)
 
@@ -89,7 +89,7 @@ def _run_sleep(ctx: Context, job_id: int, params: Mapping[str, Any]) -> Workflow
     steps = params["steps"]
     yield from report_progress(ctx, job_id, 0, steps)
     for done in range(1, steps + 1):
-        yield Sleep(params["step_ms"] / 1000)
+        yield from Sleep(params["step_ms"] / 1000)
         yield from report_progress(ctx, job_id, done, steps)
     return {"slept_ms": steps * params["step_ms"]}
 
@@ -146,7 +146,7 @@ def _run_import(ctx: Context, job_id: int, params: Mapping[str, Any]) -> Workflo
 
     yield from report_progress(ctx, job_id, 0, total)
     for start in range(0, total, size):
-        ids += yield UseConnection(batch(start), transaction=True, write=True)
+        ids += yield from UseConnection(batch(start), transaction=True, write=True)
     return {"imported": len(ids), "ids": ids}
 
 

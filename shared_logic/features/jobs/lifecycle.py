@@ -77,22 +77,19 @@ def write_alone(statement: str, params: tuple[Any, ...]) -> Workflow[int]:
     """One statement in its own write transaction; the result is the row count."""
 
     def steps() -> Workflow[int]:
-        count: int = yield Execute(statement, params)
-        return count
+        return (yield from Execute(statement, params))
 
-    count: int = yield UseConnection(steps(), transaction=True, write=True)
-    return count
+    return (yield from UseConnection(steps(), transaction=True, write=True))
 
 
 def insert_job(ctx: Context, kind: str, params: Mapping[str, Any], now: float) -> Workflow[int]:
     def steps() -> Workflow[int]:
         # FetchAll, not FetchOne: drains the RETURNING cursor before COMMIT (sqlite3).
         encoded = orjson.dumps(params).decode()
-        rows = yield FetchAll(ctx.sql.jobs.insert, (kind, encoded, ctx.worker_id(), now, now))
+        rows = yield from FetchAll(ctx.sql.jobs.insert, (kind, encoded, ctx.worker_id(), now, now))
         return int(rows[0][0])
 
-    job_id: int = yield UseConnection(steps(), transaction=True, write=True)
-    return job_id
+    return (yield from UseConnection(steps(), transaction=True, write=True))
 
 
 def run_job(ctx: Context, job_id: int, kind: JobKind, params: Mapping[str, Any]) -> Workflow[None]:
