@@ -13,7 +13,7 @@ import pytest
 from werkzeug.datastructures import MultiDict
 
 from shared_logic import config
-from shared_logic.effects import FetchOne, run_pure
+from shared_logic.effects import DatabaseUnavailable, FetchOne, Workflow, run_pure
 from shared_logic.features.cpu import fibonacci_report
 from shared_logic.openapi import document, openapi_path
 from shared_logic.params import ChoiceParam, IntParam, InvalidValue, StrParam, parse_query
@@ -202,6 +202,25 @@ def test_run_pure() -> None:
     assert run_pure(pure()) == 5
     with pytest.raises(TypeError):
         run_pure(impure())
+
+
+def test_yield_from_an_effect_hands_the_driver_the_effect_and_returns_its_result() -> None:
+    effect = FetchOne("SELECT 1")
+
+    def workflow() -> Workflow[str]:
+        row = yield from effect
+        try:
+            yield from effect
+        except DatabaseUnavailable:
+            return f"{row} then unavailable"
+        return "not reached"
+
+    steps = workflow()
+    assert next(steps) is effect
+    assert steps.send((1,)) is effect
+    with pytest.raises(StopIteration) as stop:
+        steps.throw(DatabaseUnavailable())
+    assert stop.value.value == "(1,) then unavailable"
 
 
 # ------------------------------------------------------------------ fibonacci
