@@ -175,8 +175,8 @@ class Submit(EffectOf[bool]):
     job: Workflow[Any]
 
 
-# Every effect: the drivers' `match` ends in `assert_never`, so one missing here or there
-# is a mypy error.
+# Every effect. One left out here is a mypy error where a workflow yields it, and one a
+# driver's `match` misses is an error at its `assert_never`.
 Effect: TypeAlias = (
     FetchOne
     | FetchAll
