@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import sys
 from pathlib import Path
 
-from benchmarks import scenarios, servers
+from benchmarks import results, servers
 from benchmarks.runner import DEFAULT_POSTGRES_URL, Lab, Options
+from benchmarks.scenarios import SCENARIOS, Setup, plan
 
 QUICK_DURATION = 1.0
 
@@ -63,21 +63,21 @@ def main(argv: list[str] | None = None) -> None:
         from benchmarks import procs, report
 
         procs.install_cleanup()
-        data = json.loads(args.results.read_text())
+        data = results.load(args.results)
         lab = Lab(Options(out_dir=args.results.parent))
         data["overhead"] = {**lab.measure_overhead(), "added_after_run": True}
-        args.results.write_text(json.dumps(data, indent=1))
+        results.dump(data, args.results)
         for path in report.write(data, args.results.parent):
             print(path)
     elif args.command == "report":
         from benchmarks import report
 
-        docs = [json.loads(p.read_text()) for p in args.results]
-        data = report.merge(docs) if len(docs) > 1 else docs[0]
+        parts = [results.load(p) for p in args.results]
+        data = results.merge(parts) if len(parts) > 1 else parts[0]
         out = args.out or args.results[0].parent
         out.mkdir(parents=True, exist_ok=True)
-        if len(docs) > 1:
-            (out / "results.json").write_text(json.dumps(data, indent=1))
+        if len(parts) > 1:
+            results.dump(data, out / "results.json")
         for path in report.write(data, out):
             print(path)
     else:
@@ -92,8 +92,8 @@ def _list() -> None:
         print(f"  {name:28} {quick:6} {cfg.typed}  [{cfg.server.shape}]")
     print("  (any server can run any app: +hello, +bare)")
     print("scenarios:")
-    for name, sc in scenarios.build(False, 5, "postgres").items():
-        print(f"  {name:10} {sc.title}")
+    for name, scenario in plan(Setup(quick=False, duration=5, database="postgres")).items():
+        print(f"  {name:10} {scenario.title}")
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -104,10 +104,9 @@ def _run(args: argparse.Namespace) -> None:
     for db in dbs:
         if db not in ("sqlite", "postgres"):
             raise SystemExit(f"--database: unknown {db!r} (sqlite or postgres)")
-    known = scenarios.build(False, 1, "sqlite")
     for name in args.scenario:
-        if name not in known:
-            raise SystemExit(f"--scenario: unknown {name!r}; one of {', '.join(known)}")
+        if name not in SCENARIOS:
+            raise SystemExit(f"--scenario: unknown {name!r}; one of {', '.join(SCENARIOS)}")
     for name in args.servers:
         try:
             servers.config(name)
@@ -127,10 +126,10 @@ def _run(args: argparse.Namespace) -> None:
     )
     lab = Lab(opts)
     try:
-        results = lab.run()
+        data = lab.run()
     except KeyboardInterrupt:
         print("\ninterrupted: every started process was stopped; partial results in "
               f"{out / 'results.json'}", file=sys.stderr)
         raise SystemExit(130) from None
-    for path in report.write(results, out):
+    for path in report.write(data, out):
         print(path)

@@ -8,9 +8,9 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 from benchmarks import wrk
+from benchmarks.results import Environment
 
 PACKAGES = ("flask", "werkzeug", "quart", "gunicorn", "hypercorn", "uvicorn", "granian",
             "waitress", "uwsgi", "uvloop", "h11", "httpx", "orjson", "jinja2", "psycopg",
@@ -59,7 +59,7 @@ def _postgres_version(url: str) -> str | None:
         return None
 
 
-def capture(root: Path, postgres_url: str | None) -> dict[str, Any]:
+def capture(root: Path, postgres_url: str | None) -> Environment:
     versions: dict[str, str | None] = {}
     for name in PACKAGES:
         try:

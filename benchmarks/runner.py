@@ -12,24 +12,34 @@ import contextlib
 import datetime as dt
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from benchmarks import environment, procs, scenarios, servers, wrk
-from benchmarks.scenarios import Point, Scenario
+from benchmarks import environment, procs, responses, results, servers, wrk
+from benchmarks.results import (
+    Ceiling,
+    CeilingRun,
+    LoadResult,
+    LoadSpec,
+    Overhead,
+    Results,
+    Sample,
+    ServerRun,
+)
+from benchmarks.scenarios import SCENARIOS, Plan, Point, Scenario, Setup, plan
 from benchmarks.servers import ROOT, Config, Running
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
-SCHEMA_VERSION = 1
 
 
 @dataclass
@@ -48,6 +58,8 @@ class Options:
 
 
 class Lab:
+    results: Results  # set by run()
+
     def __init__(self, opts: Options, console: Console | None = None) -> None:
         self.opts = opts
         self.console = console or Console(stderr=True)
@@ -64,10 +76,9 @@ class Lab:
         self.wrk_script = wrk.script_file() if self.use_wrk else None
         self.upstream: subprocess.Popen[bytes] | None = None
         self.upstream_url = ""
-        self.results: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ generator
-    def generate(self, spec: dict[str, Any], *, allow_wrk: bool = True) -> dict[str, Any]:
+    def generate(self, spec: LoadSpec, *, allow_wrk: bool = True) -> LoadResult:
         """Run one load spec in a separate (pinned) generator process."""
         closed_timed = spec["mode"] == "closed" and "requests" not in spec
         allow_wrk = allow_wrk and spec.pop("generator", "auto") != "builtin"
@@ -85,10 +96,10 @@ class Lab:
                 procs.stop(proc, grace=1.0)
         if proc.returncode != 0:
             raise RuntimeError(f"generator failed ({proc.returncode}); see {err.name}")
-        result: dict[str, Any] = json.loads(out)
+        result: LoadResult = json.loads(out)
         return result
 
-    def _wrk(self, spec: dict[str, Any]) -> dict[str, Any]:
+    def _wrk(self, spec: LoadSpec) -> LoadResult:
         assert self.wrk_script is not None
         # No per-point warm-up for wrk: the configuration was warmed up after start and the
         # endpoint verified; a separate warm-up process plus its drain cost ~1 s per point.
@@ -97,7 +108,7 @@ class Lab:
                                "affinity": sorted(self.gen_cpus) if self.gen_cpus else None}
         return result
 
-    def _wrk_once(self, spec: dict[str, Any]) -> dict[str, Any]:
+    def _wrk_once(self, spec: LoadSpec) -> LoadResult:
         assert self.wrk_script is not None
         cmd = wrk.command(spec, self.wrk_script)
         with (self.logs / "generator.log").open("ab") as err:
@@ -107,39 +118,42 @@ class Lab:
                 out, _ = proc.communicate(timeout=float(spec["duration"]) + 60)
             finally:
                 procs.stop(proc, grace=1.0)
-        return wrk.parse(out.decode(errors="replace"), spec)
+        return wrk.parse(out.decode(errors="replace"))
 
     # ------------------------------------------------------------------ ceiling
-    def measure_ceiling(self) -> dict[str, Any]:
+    def measure_ceiling(self) -> Ceiling:
         """The generator's own maximum against a canned-answer server on the server CPU."""
         port = procs.free_port()
         log = (self.logs / "raw_responder.log").open("ab")
         proc = procs.spawn([sys.executable, "-m", "benchmarks.apps.raw_responder", "--port",
                             str(port)], cwd=ROOT, env=dict(os.environ), log=log,
                            cpus=self.server_cpus)
-        out: dict[str, Any] = {"server": "benchmarks.apps.raw_responder (uvloop, canned reply)"}
+        out: Ceiling = {"server": "benchmarks.apps.raw_responder (uvloop, canned reply)"}
         try:
             procs.wait_listening(port, proc)
-            dur = 2.0 if self.opts.quick else 4.0
-            for name, use in (("builtin", False), ("wrk", True)):
-                if use and not self.use_wrk:
-                    continue
-                best: dict[str, Any] = {"rps": 0.0, "by_connections": {}}
-                for conns in (16, 64, 256):
-                    spec = {"mode": "closed", "port": port, "paths": ["/"],
-                            "connections": conns, "duration": dur, "warmup": 0.5}
-                    res = self.generate(spec, allow_wrk=use)
-                    best["by_connections"][str(conns)] = res["rps"]
-                    if res["rps"] > best["rps"]:
-                        best.update(rps=res["rps"], connections=conns,
-                                    generator_cpu_s=res["generator"].get("cpu_s"))
-                out[name] = best
+            out["builtin"] = self._best_rate(port, use_wrk=False)
+            if self.use_wrk:
+                out["wrk"] = self._best_rate(port, use_wrk=True)
         finally:
             procs.stop(proc)
             log.close()
         return out
 
-    def measure_overhead(self) -> dict[str, Any]:
+    def _best_rate(self, port: int, *, use_wrk: bool) -> CeilingRun:
+        dur = 2.0 if self.opts.quick else 4.0
+        best: CeilingRun = {"rps": 0.0, "by_connections": {}}
+        for conns in (16, 64, 256):
+            res = self.generate({"mode": "closed", "port": port, "paths": ["/"],
+                                 "connections": conns, "duration": dur, "warmup": 0.5},
+                                allow_wrk=use_wrk)
+            rps = res.get("rps", 0.0)
+            best["by_connections"][str(conns)] = rps
+            if rps > best["rps"]:
+                best["rps"], best["connections"] = rps, conns
+                best["generator_cpu_s"] = res.get("generator", {}).get("cpu_s")
+        return best
+
+    def measure_overhead(self) -> Overhead:
         from benchmarks import overhead
 
         env = dict(os.environ)
@@ -160,17 +174,17 @@ class Lab:
         self.upstream_url = f"http://127.0.0.1:{port}"
 
     # ------------------------------------------------------------------ main loop
-    def plan(self) -> tuple[list[Config], dict[str, Scenario]]:
+    def plan(self) -> tuple[list[Config], dict[str, Plan]]:
         opts = self.opts
         names = opts.servers or (servers.QUICK_MATRIX if opts.quick else servers.FULL_MATRIX)
         configs = [servers.config(n) for n in names]
         primary = opts.databases[0]
-        all_sc = scenarios.build(opts.quick, opts.duration,
-                                 "postgres" if "postgres" in opts.databases else primary)
-        chosen = {k: v for k, v in all_sc.items() if not opts.scenarios or k in opts.scenarios}
+        plans = plan(Setup(opts.quick, opts.duration,
+                           "postgres" if "postgres" in opts.databases else primary))
+        chosen = {k: v for k, v in plans.items() if not opts.scenarios or k in opts.scenarios}
         return configs, chosen
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> Results:
         opts = self.opts
         self.out.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)
@@ -180,7 +194,7 @@ class Lab:
         if pg_url and env_info["postgres"] is None:
             raise SystemExit(f"PostgreSQL is not reachable at {pg_url}")
         self.results = {
-            "schema": SCHEMA_VERSION,
+            "schema_version": results.SCHEMA_VERSION,
             "meta": {
                 "started": _now(), "finished": None, "argv": opts.argv, "quick": opts.quick,
                 "repeat": opts.repeat, "duration_s": opts.duration,
@@ -195,7 +209,8 @@ class Lab:
                             if self.pinned else "none (fewer than 2 CPUs or --no-pin)"},
                 "scenario_info": {k: {"title": v.title, "description": v.description}
                                   for k, v in chosen.items()},
-                "constants": _constants(),
+                "constants": {k: v for sc in SCENARIOS.values()
+                              for k, v in sc.constants().items()},
             },
             "environment": env_info,
             "configs": {c.name: c.describe() for c in configs},
@@ -210,14 +225,13 @@ class Lab:
         try:
             self.console.print("measuring the load generator's ceiling ...")
             self.results["ceiling"] = self.measure_ceiling()
-            for name in ("builtin", "wrk"):
-                if name in self.results["ceiling"]:
-                    self.console.print(f"  {name}: {self.results['ceiling'][name]['rps']:,.0f} "
-                                       "req/s")
-            if "overhead" in chosen:
-                self.console.print("measuring in-process cost per request ...")
-                self.results["overhead"] = self.measure_overhead()
-            if "fanout" in chosen:
+            for name, best in (("builtin", self.results["ceiling"].get("builtin")),
+                               ("wrk", self.results["ceiling"].get("wrk"))):
+                if best is not None:
+                    self.console.print(f"  {name}: {best['rps']:,.0f} req/s")
+            for name in chosen:
+                SCENARIOS[name].before_load(self)
+            if any(SCENARIOS[name].needs_upstream for name in chosen):
                 self.start_upstream()
             self.results["meta"]["upstream_url"] = self.upstream_url or None
             self._loop(configs, chosen)
@@ -232,7 +246,7 @@ class Lab:
                     os.unlink(self.wrk_script)
         return self.results
 
-    def _loop(self, configs: list[Config], chosen: dict[str, Scenario]) -> None:
+    def _loop(self, configs: list[Config], chosen: dict[str, Plan]) -> None:
         opts = self.opts
         runs = []
         for db_i, db in enumerate(opts.databases):
@@ -275,12 +289,12 @@ class Lab:
         return env
 
     def run_config(self, cfg: Config, rep: int, db: str, pts: list[Point],
-                   tick: Any) -> None:
+                   tick: Callable[[], None]) -> None:
         env = self.server_env(cfg, rep, db)
         log = self.logs / f"{cfg.name}.{db}.rep{rep}.log"
         with Running(cfg, env=env, log_path=log, cpus=self.server_cpus) as run:
             ready_s = run.wait_ready()
-            run_info: dict[str, Any] = {
+            run_info: ServerRun = {
                 "config": cfg.name, "rep": rep, "database": db, "argv": run.argv,
                 "env": {k: env.get(k) for k in environment.TWINPORT_VARS},
                 "ready_s": round(ready_s, 3), "log": str(log.relative_to(self.out)),
@@ -299,13 +313,12 @@ class Lab:
                            "connections": 16, "duration": 0.5 if self.opts.quick else 1.0},
                           allow_wrk=False)
             self.settle(run)
-            sse_broken: int | None = None
+            stopped: dict[str, str] = {}  # scenario -> why its later points are not attempted
             for pt in pts:
                 if pt.path in bad:
                     self._skip(cfg, rep, db, pt, bad[pt.path])
-                elif pt.scenario == "sse" and sse_broken is not None:
-                    self._skip(cfg, rep, db, pt, f"not attempted: the threshold broke at "
-                               f"{sse_broken} subscribers")
+                elif pt.scenario in stopped:
+                    self._skip(cfg, rep, db, pt, stopped[pt.scenario])
                 else:
                     try:
                         sample = self.run_point(run, cfg, rep, db, pt)
@@ -315,8 +328,9 @@ class Lab:
                         self.settle(run)
                         tick()
                         continue
-                    if pt.scenario == "sse" and not sample["result"].get("held", False):
-                        sse_broken = pt.params["subscribers"]
+                    reason = SCENARIOS[pt.scenario].stop_reason(sample)
+                    if reason is not None:
+                        stopped[pt.scenario] = reason
                 tick()
             end = procs.tree_stats(run.sid)
             run_info["end"] = {"cpu_s": round(end.cpu_s, 3), "rss_kb": end.rss_kb,
@@ -344,26 +358,23 @@ class Lab:
                 time.sleep(0.05)
         return time.monotonic() - t0
 
-    def verify(self, run: Running, pts: list[Point], record: dict[str, Any]) -> dict[str, str]:
+    def verify(self, run: Running, pts: list[Point], record: dict[str, str]) -> dict[str, str]:
         """Check each endpoint's answer before any load. Returns {path: why} of failures."""
         bad: dict[str, str] = {}
-        seen: set[str] = set()
-        for path in ["/healthz", "/plaintext", *(p.path for p in pts)]:
-            check = path
-            if path.startswith("/stream/ticks"):
-                check = "/stream/ticks?count=3&interval_ms=10"
-            if path in seen:
-                continue
-            seen.add(path)
+        owners: dict[str, Scenario | None] = {"/healthz": None, "/plaintext": None}
+        for pt in pts:
+            owners.setdefault(pt.path, SCENARIOS[pt.scenario])
+        for path, owner in owners.items():
+            check = owner.verification_path(path) if owner else path
             t0 = time.perf_counter()
             try:
                 status, headers, body = servers.get(run.port, check, timeout=30)
             except OSError as exc:
                 status, headers, body = 0, {}, str(exc).encode()
             elapsed = time.perf_counter() - t0
-            why = scenarios.verify(check, status, headers, body, elapsed)
-            if status == 404 and path.startswith("/stream/ticks"):
-                why = "route /stream/ticks answered 404: SSE scenario skipped"
+            why = responses.verify(check, status, headers, body, elapsed)
+            if why is not None and owner is not None:
+                why = owner.explain_failed_check(status, why)
             record[path] = "ok" if why is None else why
             if why is not None:
                 bad[path] = why
@@ -376,20 +387,9 @@ class Lab:
                                         "scenario": pt.scenario, "point": pt.key,
                                         "reason": why})
 
-    def run_point(self, run: Running, cfg: Config, rep: int, db: str,
-                  pt: Point) -> dict[str, Any]:
-        spec = {k: v for k, v in pt.spec.items() if k not in ("phase_s", "factors")}
-        spec.update(port=run.port, paths=[pt.path])
-        params = dict(pt.params)
-        if pt.scenario == "overload":
-            cal = self.generate({"mode": "closed", "port": run.port, "paths": [pt.path],
-                                 "connections": 64, "duration": 2.0, "warmup": 0.5},
-                                allow_wrk=False)
-            self.settle(run)
-            capacity = max(cal["rps"], 10.0)
-            spec["phases"] = [(f * capacity, d) for f, d in
-                              zip(pt.spec["factors"], pt.spec["phase_s"], strict=True)]
-            params["capacity_rps"] = capacity
+    def run_point(self, run: Running, cfg: Config, rep: int, db: str, pt: Point) -> Sample:
+        scenario = SCENARIOS[pt.scenario]
+        spec, params = scenario.load_spec(self, run, pt)
         cpus = self.all_cpus if pt.server_cpus == "all" else self.server_cpus
         if self.pinned and pt.server_cpus == "all":
             procs.set_tree_affinity(run.sid, self.all_cpus)
@@ -398,8 +398,7 @@ class Lab:
         busy0 = procs.CpuClock.busy_s()
         kids0 = _children_cpu()
         up0 = procs.tree_stats(self.upstream.pid).cpu_s if self.upstream else 0.0
-        with procs.RssSampler(run.sid, interval=0.05 if pt.scenario == "sse" else 0.2,
-                              port=run.port) as rss:
+        with procs.RssSampler(run.sid, interval=scenario.rss_interval_s, port=run.port) as rss:
             t0 = time.time()
             result = self.generate(spec)
             wall = time.time() - t0
@@ -413,12 +412,8 @@ class Lab:
         drain_s = self.settle(run)
         if self.pinned and pt.server_cpus == "all":
             procs.set_tree_affinity(run.sid, self.server_cpus or self.all_cpus)
-        if pt.scenario == "sse":
-            result["held"] = _sse_held(result)
-            opened = max(1, int(result.get("max_concurrent_open", 0)))
-            result["rss_per_connection_kb"] = round(max(0, rss.peak_kb - before.rss_kb) / opened,
-                                                    1)
-        sample = {
+        scenario.finish(result, rss_growth_kb=max(0, rss.peak_kb - before.rss_kb))
+        sample: Sample = {
             "scenario": pt.scenario, "point": pt.key, "config": cfg.name, "rep": rep,
             "database": db, "path": pt.path, "params": params, "started": t0,
             "wall_s": round(wall, 3),
@@ -444,34 +439,13 @@ class Lab:
         return sample
 
     def save(self) -> None:
-        path = self.out / "results.json"
-        tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.results, indent=1, default=str))
-        tmp.replace(path)
-
-
-def _sse_held(result: dict[str, Any]) -> bool:
-    subs = max(1, int(result.get("subscribers", 1)))
-    failed = subs - int(result.get("complete", 0))
-    first = result.get("first_event", {}).get("p99_us")
-    late = result.get("lateness", {}).get("p99_us", 0)
-    return (failed / subs <= scenarios.SSE_MAX_FAIL_RATIO and first is not None
-            and first <= scenarios.SSE_MAX_FIRST_US and (late or 0) <= scenarios.SSE_MAX_LATE_US)
+        results.dump(self.results, self.out / "results.json")
 
 
 def _children_cpu() -> float:
-    import resource
-
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
 
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
-def _constants() -> dict[str, Any]:
-    names = ("ARTICLE_FIB", "ARTICLE_COUNTS", "ARTICLE_CLIENTS", "CPU_ROUNDS", "IO_WAIT_MS",
-             "FANOUT_CALLS", "FANOUT_MS", "SSE_COUNT", "SSE_INTERVAL_MS", "SSE_MAX_FAIL_RATIO",
-             "SSE_MAX_FIRST_US", "SSE_MAX_LATE_US")
-    return {n: getattr(scenarios, n) for n in names}

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from benchmarks import procs
+from benchmarks.results import ConfigInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 NCPU = os.cpu_count() or 1
@@ -164,7 +165,7 @@ class Config:
             out.append(part)
         return out
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> ConfigInfo:
         s = self.server
         return {"server": s.name, "app": self.app, "interface": s.interface,
                 "target": self.target, "typed": self.typed, "shape": s.shape,

@@ -12,7 +12,8 @@ import json
 import shutil
 import subprocess
 import tempfile
-from typing import Any
+
+from benchmarks.results import Latency, LoadResult, LoadSpec
 
 _LUA = r"""
 done = function(summary, latency, requests)
@@ -42,7 +43,7 @@ def version() -> str | None:
         else None
 
 
-def command(spec: dict[str, Any], script: str) -> list[str]:
+def command(spec: LoadSpec, script: str) -> list[str]:
     exe = available()
     assert exe is not None
     conns = max(1, int(spec["connections"]))
@@ -54,7 +55,7 @@ def command(spec: dict[str, Any], script: str) -> list[str]:
             "--timeout", f"{timeout}s", "-s", script, url]
 
 
-def parse(stdout: str, spec: dict[str, Any]) -> dict[str, Any]:
+def parse(stdout: str) -> LoadResult:
     line = next((ln for ln in stdout.splitlines() if ln.startswith("WRKJSON")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no summary:\n{stdout[-2000:]}")
@@ -64,7 +65,7 @@ def parse(stdout: str, spec: dict[str, Any]) -> dict[str, Any]:
     errors = {k: raw[k] for k in ("connect", "read", "write", "timeout") if raw[k]}
     if raw["status"]:
         errors["http_non_2xx"] = raw["status"]
-    latency: dict[str, Any] = {"count": ok, "mean_us": raw["mean"], "min_us": raw["min"],
+    latency: Latency = {"count": ok, "mean_us": raw["mean"], "min_us": raw["min"],
                                "max_us": raw["max"], "p50_us": raw["p50"], "p90_us": raw["p90"],
                                "p99_us": raw["p99"], "p99.9_us": raw["p999"]}
     return {"mode": "closed", "ok": ok, "errors": errors, "connects": None,
