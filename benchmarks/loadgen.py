@@ -28,9 +28,12 @@ import socket
 import sys
 import time
 from array import array
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
+
+from benchmarks.results import Latency, LoadResult, LoadSpec, TimelineBucket
 
 # Latencies are recorded in microseconds, 1 us .. 120 s, 3 significant digits.
 HDR_MAX_US = 120_000_000
@@ -163,10 +166,10 @@ class Recorder:
         return hist
 
 
-def _summary(hist: HdrHistogram) -> dict[str, Any]:
+def _summary(hist: HdrHistogram) -> Latency:
     if hist.get_total_count() == 0:
         return {"count": 0}
-    out: dict[str, Any] = {
+    out: Latency = {
         "count": hist.get_total_count(),
         "mean_us": round(hist.get_mean_value(), 1),
         "min_us": hist.get_min_value(),
@@ -217,7 +220,7 @@ async def _one(conn: HttpConn, raw: bytes, limit_s: float) -> int:
         handle.cancel()
 
 
-async def run_closed(spec: dict[str, Any]) -> dict[str, Any]:
+async def run_closed(spec: LoadSpec) -> LoadResult:
     host, port = spec.get("host", "127.0.0.1"), int(spec["port"])
     raws = [_request_bytes(host, port, p) for p in spec["paths"]]
     conns_n = int(spec["connections"])
@@ -311,7 +314,7 @@ async def run_closed(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def run_open(spec: dict[str, Any]) -> dict[str, Any]:
+async def run_open(spec: LoadSpec) -> LoadResult:
     """Constant-rate phases; latency counted from each request's intended send time."""
     host, port = spec.get("host", "127.0.0.1"), int(spec["port"])
     raws = [_request_bytes(host, port, p) for p in spec["paths"]]
@@ -390,7 +393,7 @@ async def run_open(spec: dict[str, Any]) -> dict[str, Any]:
     except TimeoutError:
         rec.errors["unfinished"] += queue.qsize()
     hist = rec.histogram()
-    timeline = []
+    timeline: list[TimelineBucket] = []
     per_bucket: dict[int, list[int]] = collections.defaultdict(list)
     for b, lat in zip(rec.buckets, rec.lat, strict=True):
         per_bucket[b].append(lat)
@@ -418,7 +421,7 @@ async def run_open(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def run_sse(spec: dict[str, Any]) -> dict[str, Any]:
+async def run_sse(spec: LoadSpec) -> LoadResult:
     """S subscribers at once; time to first event and per-event lateness vs the schedule."""
     host, port = spec.get("host", "127.0.0.1"), int(spec["port"])
     raw = _request_bytes(host, port, spec["paths"][0])
@@ -518,7 +521,7 @@ async def run_sse(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def _main(spec: dict[str, Any]) -> dict[str, Any]:
+async def _main(spec: LoadSpec) -> LoadResult:
     mode = spec["mode"]
     if mode == "closed":
         return await run_closed(spec)
@@ -529,7 +532,7 @@ async def _main(spec: dict[str, Any]) -> dict[str, Any]:
     raise SystemExit(f"unknown mode {mode!r}")
 
 
-def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
+def run_spec(spec: LoadSpec) -> LoadResult:
     """Run one spec in this process (the harness calls it through a subprocess)."""
     # The client makes cyclic garbage (futures, callbacks); a full collection pauses the loop
     # for ~10 ms, which showed up as p99 latency the server never caused. A run is bounded in
@@ -538,12 +541,12 @@ def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
     try:
         import uvloop
 
-        runner: Any = uvloop.run
+        runner: Callable[[Coroutine[Any, Any, LoadResult]], LoadResult] = uvloop.run
         loop_name = "uvloop"
     except ImportError:  # pragma: no cover - uvloop is in the bench extra
         runner, loop_name = asyncio.run, "asyncio"
     cpu0 = time.process_time()
-    result: dict[str, Any] = runner(_main(spec))
+    result = runner(_main(spec))
     result["generator"] = {
         "name": "builtin",
         "loop": loop_name,

@@ -58,7 +58,7 @@ def test_loadgen_counts_requests_against_raw_responder(tmp_path: Path) -> None:
                                    "connections": 4, "requests": 200})
         assert closed["ok"] == 200 and not closed["errors"]
         opened = loadgen.run_spec({"mode": "open", "port": port, "paths": ["/"],
-                                   "connections": 8, "phases": [[200, 0.5]], "bucket": 0.25})
+                                   "connections": 8, "phases": [(200, 0.5)], "bucket": 0.25})
         assert opened["ok"] == 100 and opened["latency"]["count"] == 100
         assert sum(b["sent"] for b in opened["timeline"]) == 100
     finally:
