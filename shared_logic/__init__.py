@@ -10,6 +10,7 @@ perform, the way psycopg's generators and httpx's auth flows work.
 - `protocol/`: HTTP pieces with no feature in them (requests, problems, bodies,
   conditional requests, sessions, SSE framing);
 - `features/`: what the service does, a module (or package) per feature;
-- `routing` (what a route is, and `dispatch`), `routes` (the table), `openapi`, `params`,
+- `routing` (what a route is, and `dispatch`), `routes` (the table), `openapi`,
+  `validation` (field specs for query parameters, bodies, job params and forms),
   `effects`, `sql`, `config`, `context`, `templates`.
 """

@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 from shared_logic.context import Context
 from shared_logic.effects import DatabaseUnavailable, ExecutorLost, Workflow
-from shared_logic.params import Param, parse_query
 from shared_logic.protocol.http import (
     JSON,
     ProblemError,
@@ -20,6 +19,7 @@ from shared_logic.protocol.http import (
     Response,
     service_unavailable,
 )
+from shared_logic.validation import QueryParam, parse_query
 
 Handler = Callable[[Context, Request, Mapping[str, Any]], Workflow[Response]]
 
@@ -50,7 +50,7 @@ class Route:
     handler: Handler
     summary: str
     tag: str
-    params: tuple[Param, ...] = ()
+    params: tuple[QueryParam, ...] = ()
     replies: Mapping[int, Reply] = field(default_factory=dict)
     # What the shell must read before calling the core; GET routes read nothing.
     body: Literal[None, "raw"] = None

@@ -25,8 +25,8 @@ import orjson
 from hypothesis import assume
 from hypothesis import strategies as st
 
-from shared_logic.params import ChoiceParam, IntParam, StrParam
 from shared_logic.routes import ROUTES, Route
+from shared_logic.validation import Choice, Integer, Text
 from tests.conftest import Databases, Twins, make_twins
 
 T = TypeVar("T")
@@ -95,7 +95,7 @@ class SyncTwins:
 
 
 # ------------------------------------------------------------------ strategies
-def int_values(route: Route, spec: IntParam) -> st.SearchStrategy[str]:
+def int_values(route: Route, spec: Integer) -> st.SearchStrategy[str]:
     cap = COST_CAPS.get((route.name, spec.name), spec.maximum)
     valid_top = min(spec.maximum, cap)
     return st.one_of(
@@ -109,11 +109,11 @@ def int_values(route: Route, spec: IntParam) -> st.SearchStrategy[str]:
 
 
 def param_values(route: Route, spec: Any) -> st.SearchStrategy[str]:
-    if isinstance(spec, IntParam):
+    if isinstance(spec, Integer):
         return int_values(route, spec)
-    if isinstance(spec, ChoiceParam):
+    if isinstance(spec, Choice):
         return st.one_of(st.sampled_from(spec.choices), URL_TEXT)
-    if isinstance(spec, StrParam):
+    if isinstance(spec, Text):
         return st.one_of(
             st.text(string.ascii_lowercase + string.digits + "_-", min_size=1, max_size=8),
             URL_TEXT,

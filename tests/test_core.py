@@ -14,9 +14,9 @@ from werkzeug.datastructures import MultiDict
 
 from shared_logic import config
 from shared_logic.effects import DatabaseUnavailable, FetchOne, Workflow, run_pure
+from shared_logic.features import notes
 from shared_logic.features.cpu import fibonacci_report
 from shared_logic.openapi import document, openapi_path
-from shared_logic.params import ChoiceParam, IntParam, InvalidValue, StrParam, parse_query
 from shared_logic.protocol.http import (
     PROBLEM_JSON,
     Problem,
@@ -29,9 +29,18 @@ from shared_logic.protocol.http import (
 )
 from shared_logic.routes import ROUTES
 from shared_logic.sql import STATEMENTS, begin_statement, postgres_session_settings, sqlite_pragmas
+from shared_logic.validation import (
+    ArrayOf,
+    Choice,
+    Integer,
+    Invalid,
+    ObjectOf,
+    Text,
+    parse_query,
+)
 
-CLAMP = IntParam("queries", 1, 1, 500, "rows", on_invalid="clamp")
-REJECT = IntParam("n", 1000, 1, 10_000, "n")
+CLAMP = Integer("queries", 1, 1, 500, "rows", on_invalid="clamp")
+REJECT = Integer("n", 1000, 1, 10_000, "n")
 
 
 # ------------------------------------------------------------------ params
@@ -47,14 +56,14 @@ def test_clamped_int_param(raw: str | None, expected: int) -> None:
 
 @pytest.mark.parametrize("raw", ["0", "10001", "foo", "", "1e3", "-1"])
 def test_rejecting_int_param(raw: str) -> None:
-    with pytest.raises(InvalidValue):
+    with pytest.raises(Invalid):
         REJECT.parse(raw)
 
 
 @pytest.mark.parametrize("raw", ["1_0", "\u0663"])
 def test_int_param_accepts_ascii_digits_only(raw: str) -> None:
     assert CLAMP.parse(raw) == 1
-    with pytest.raises(InvalidValue):
+    with pytest.raises(Invalid):
         REJECT.parse(raw)
 
 
@@ -65,19 +74,19 @@ def test_int_param_schemas() -> None:
 
 
 def test_choice_and_str_params() -> None:
-    mode = ChoiceParam("mode", "a", ("a", "b"), "mode")
+    mode = Choice("mode", "a", ("a", "b"), "mode")
     assert mode.parse(None) == "a" and mode.parse("b") == "b"
-    with pytest.raises(InvalidValue):
+    with pytest.raises(Invalid):
         mode.parse("A")
-    tag = StrParam("tag", "tag", 4, "[a-z]+")
+    tag = Text("tag", "tag", 4, "[a-z]+")
     assert tag.parse(None) is None and tag.parse("abcd") == "abcd"
     for bad in ("abcde", "AB", ""):
-        with pytest.raises(InvalidValue):
+        with pytest.raises(Invalid):
             tag.parse(bad)
 
 
 def test_parse_query_reports_every_error() -> None:
-    specs = (REJECT, IntParam("rounds", 1, 1, 100, "r"), ChoiceParam("m", "x", ("x",), "m"))
+    specs = (REJECT, Integer("rounds", 1, 1, 100, "r"), Choice("m", "x", ("x",), "m"))
     with pytest.raises(ProblemError) as info:
         parse_query(specs, MultiDict([("n", "0"), ("rounds", "1"), ("rounds", "2"), ("m", "y")]))
     body = info.value.problem.body()
@@ -85,6 +94,22 @@ def test_parse_query_reports_every_error() -> None:
     assert [e["name"] for e in body["errors"]] == ["n", "rounds", "m"]
     assert body["errors"][1]["reason"] == "must be given at most once"
     assert body["detail"] == "; ".join(f"{e['name']} {e['reason']}" for e in body["errors"])
+
+
+def test_object_specs_report_every_field_by_its_path() -> None:
+    spec = ObjectOf((Integer("n", 1, 1, 9), ArrayOf("notes", notes.NOTE, "notes", 3, min_items=1)))
+    with pytest.raises(Invalid) as info:
+        spec.check({"n": True, "notes": [{"title": " ", "tags": ["a", "a"]}, 3], "x": 1})
+    assert info.value.errors == [
+        ("x", "is not a known field"),
+        ("n", "must be an integer"),
+        ("notes[0].title", "must not be blank"),
+        ("notes[0].tags", "must not repeat a tag"),
+        ("notes[1]", "must be an object"),
+    ]
+    assert spec.check({"notes": [{"title": "t"}]}) == {
+        "n": 1, "notes": [{"title": "t", "body": "", "tags": []}]
+    }
 
 
 def test_parse_query_clamped_repeats_take_the_first() -> None:

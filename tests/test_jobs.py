@@ -22,6 +22,7 @@ from shared_logic.effects import ExecutorLost, FetchAll, UseConnection, Workflow
 from shared_logic.features.cpu import fibonacci_report
 from shared_logic.features.jobs import kinds, lifecycle
 from shared_logic.sql import STATEMENTS
+from shared_logic.validation import ObjectOf
 from tests.clients import Client, FlaskClient, QuartClient
 from tests.conftest import TMP_ROOT, Databases, Twins, app_settings
 from tests.parity import Reply
@@ -128,7 +129,7 @@ async def test_import_notes_job_creates_the_notes(twins: Twins) -> None:
 
 async def run_test_job(twins: Twins, name: str, body: lifecycle.JobBody) -> dict[str, Any]:
     """Register a job kind for one test, run it once in both apps, return its final state."""
-    kinds.register(lifecycle.JobKind(name, "test only", (), dict, body))
+    kinds.register(lifecycle.JobKind(name, "test only", ObjectOf(()), body))
     try:
         await twins.same(
             "POST", "/jobs", status=202, compare="masked", headers=JSON, body=job_body(name)

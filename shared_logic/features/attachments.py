@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
 import unicodedata
 from collections.abc import Mapping
 from typing import Any
@@ -34,17 +35,16 @@ from shared_logic.effects import (
     WriteFile,
 )
 from shared_logic.features.notes import (
-    MAX_ID,
     attachment_path,
     discard_files,
     note_not_found,
-    now_iso,
     path_id,
     returning,
 )
 from shared_logic.protocol import conditional
 from shared_logic.protocol.bodies import Part, read_multipart
 from shared_logic.protocol.http import Problem, ProblemError, Request, Response, json_response
+from shared_logic.validation import MAX_ID, iso_timestamp, listed_errors
 
 ATTACHMENT_TOO_LARGE = "/problems/attachment-too-large"
 UNSUPPORTED_ATTACHMENT = "/problems/unsupported-attachment"
@@ -91,15 +91,7 @@ UPLOAD_SCHEMA = {
 
 
 def _invalid_upload(reason: str) -> ProblemError:
-    return ProblemError(
-        Problem(
-            422,
-            "Invalid upload",
-            f"{FILE_FIELD} {reason}",
-            type=INVALID_UPLOAD,
-            extra={"errors": [{"name": FILE_FIELD, "reason": reason}]},
-        )
-    )
+    return listed_errors(422, "Invalid upload", INVALID_UPLOAD, [(FILE_FIELD, reason)])
 
 
 def _the_file(parts: list[Part]) -> Part:
@@ -222,7 +214,7 @@ def upload(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflo
     record = (note_id, filename, content_type, len(data), hashlib.sha256(data).hexdigest())
     try:
         row = yield from UseConnection(
-            returning(sql.insert_attachment, (*record, key, now_iso())),
+            returning(sql.insert_attachment, (*record, key, iso_timestamp(time.time()))),
             transaction=True,
             write=True,
         )

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import base64
 import logging
-import re
+import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -33,11 +32,9 @@ from shared_logic.effects import (
     UseConnection,
     Workflow,
 )
-from shared_logic.params import IntParam, StrParam, invalid_parameters
 from shared_logic.protocol import conditional
 from shared_logic.protocol.bodies import read_json
 from shared_logic.protocol.http import (
-    Problem,
     ProblemError,
     Request,
     Response,
@@ -45,44 +42,36 @@ from shared_logic.protocol.http import (
     status_problem,
 )
 from shared_logic.sql import NoteStatements
+from shared_logic.validation import (
+    MAX_ID,
+    ArrayOf,
+    Integer,
+    Invalid,
+    ObjectOf,
+    Text,
+    invalid_fields,
+    invalid_parameters,
+    iso_timestamp,
+)
 
 log = logging.getLogger("twinport.notes")
 
-INVALID_FIELDS = "/problems/invalid-fields"
-
 TITLE_MAX = 200
-BODY_MAX = 20_000
-TAGS_MAX = 10
 TAG_PATTERN = "[a-z0-9][a-z0-9_-]{0,31}"
-FIELDS = ("title", "body", "tags")
-# The largest id either database stores (bigint, SQLite INTEGER). A larger one in a URL
-# names no note, and must not reach the driver: sqlite3 cannot even bind it.
-MAX_ID = (1 << 63) - 1
 
-LIMIT = IntParam("limit", 20, 1, 100, "Notes per page.")
-CURSOR = StrParam(
+LIMIT = Integer("limit", 20, 1, 100, "Notes per page.")
+CURSOR = Text(
     "cursor", "Opaque: the `next` link of the previous page carries it.", 64, "[A-Za-z0-9_-]+"
 )
-TAG = StrParam("tag", "Only notes with this tag.", 32, TAG_PATTERN)
+TAG = Text("tag", "Only notes with this tag.", 32, TAG_PATTERN)
 
-# JSON Schemas for /openapi.json, from the same constants the validation uses.
-TAGS_SCHEMA = {
-    "type": "array",
-    "maxItems": TAGS_MAX,
-    "uniqueItems": True,
-    "items": {"type": "string", "pattern": f"^{TAG_PATTERN}$"},
-}
-NEW_NOTE_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "title": {"type": "string", "minLength": 1, "maxLength": TITLE_MAX},
-        "body": {"type": "string", "maxLength": BODY_MAX, "default": ""},
-        "tags": {**TAGS_SCHEMA, "default": []},
-    },
-    "required": ["title"],
-    "additionalProperties": False,
-}
-NOTE_PATCH_SCHEMA = {**NEW_NOTE_SCHEMA, "required": [], "minProperties": 1}
+# The JSON fields of a note, for POST /api/notes, PATCH (partial), forms and imports.
+TITLE = Text("title", max_length=TITLE_MAX, not_blank=True, required=True)
+BODY = Text("body", max_length=20_000, default="")
+TAGS = ArrayOf("tags", Text("tag", pattern=TAG_PATTERN), "strings", 10, unique=True, default=())
+NOTE = ObjectOf((TITLE, BODY, TAGS), unknown="is not a field of a note")
+NEW_NOTE_SCHEMA = NOTE.schema()
+NOTE_PATCH_SCHEMA = NOTE.schema(partial=True)
 NOTE_SCHEMA = {
     "type": "object",
     "properties": {
@@ -115,11 +104,6 @@ LIKES_SCHEMA = {
     "required": ["id", "likes", "revision"],
 }
 JSON_BODIES = ("application/json", "application/merge-patch+json")
-
-
-def now_iso() -> str:
-    """UTC, millisecond precision, fixed width: `2026-01-01T00:00:00.000Z`."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def note_url(note_id: int) -> str:
@@ -165,82 +149,14 @@ def path_id(request: Request, name: str, not_found: ProblemError | None = None) 
 
 
 # ------------------------------------------------------------------------ validation
-# PostgreSQL text cannot hold U+0000 (SQLite can): refuse it for both, rather than store it
-# on one backend and fail with a 500 on the other.
-NUL_REASON = "must not contain the NUL character (U+0000)"
-
-
-def _check_title(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return "must be a string"
-    if "\x00" in value:
-        return NUL_REASON
-    if not value.strip():
-        return "must not be blank"
-    if len(value) > TITLE_MAX:
-        return f"must be at most {TITLE_MAX} characters"
-    return None
-
-
-def _check_body(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return "must be a string"
-    if "\x00" in value:
-        return NUL_REASON
-    if len(value) > BODY_MAX:
-        return f"must be at most {BODY_MAX} characters"
-    return None
-
-
-def _check_tags(value: Any) -> list[tuple[str, str]]:
-    if not isinstance(value, list):
-        return [("tags", "must be an array of strings")]
-    if len(value) > TAGS_MAX:
-        return [("tags", f"must have at most {TAGS_MAX} items")]
-    errors = []
-    for index, tag in enumerate(value):
-        if not isinstance(tag, str) or re.fullmatch(TAG_PATTERN, tag) is None:
-            errors.append((f"tags[{index}]", f"must be a string matching {TAG_PATTERN}"))
-    if not errors and len(set(value)) != len(value):
-        errors.append(("tags", "must not repeat a tag"))
-    return errors
-
-
 def validate_note(document: Any, *, partial: bool) -> dict[str, Any]:
     """The fields of a new note (partial=False) or of a patch; every problem at once (422)."""
     if not isinstance(document, dict):
-        _invalid([("", "the body must be a JSON object")])
-    errors: list[tuple[str, str]] = []
-    errors += [(name, "is not a field of a note") for name in document if name not in FIELDS]
-    if not partial and "title" not in document:
-        errors.append(("title", "is required"))
-    if partial and not any(name in document for name in FIELDS):
-        errors.append(("", f"name at least one of {', '.join(FIELDS)}"))
-    for name, check in (("title", _check_title), ("body", _check_body)):
-        if name in document and (reason := check(document[name])) is not None:
-            errors.append((name, reason))
-    if "tags" in document:
-        errors += _check_tags(document["tags"])
-    if errors:
-        _invalid(errors)
-    fields = {name: document[name] for name in FIELDS if name in document}
-    if not partial:
-        fields.setdefault("body", "")
-        fields.setdefault("tags", [])
-    return fields
-
-
-def _invalid(errors: Sequence[tuple[str, str]]) -> Any:
-    detail = "; ".join(f"{name} {reason}" if name else reason for name, reason in errors)
-    raise ProblemError(
-        Problem(
-            422,
-            "Invalid fields",
-            detail,
-            type=INVALID_FIELDS,
-            extra={"errors": [{"name": name, "reason": reason} for name, reason in errors]},
-        )
-    )
+        raise invalid_fields([("", "the body must be a JSON object")])
+    try:
+        return NOTE.check(document, partial=partial)
+    except Invalid as exc:
+        raise invalid_fields(exc.errors) from None
 
 
 # ------------------------------------------------------------------------ cursors
@@ -258,7 +174,7 @@ def decode_cursor(cursor: str | None) -> int:
             return int(digits)
     except ValueError:  # binascii.Error, UnicodeDecodeError, or a non-ASCII cursor
         pass
-    raise invalid_parameters([{"name": "cursor", "reason": "is not a cursor this API issued"}])
+    raise invalid_parameters([("cursor", "is not a cursor this API issued")])
 
 
 # ------------------------------------------------------------------------ attachment files
@@ -291,7 +207,7 @@ def returning(statement: str, params: Sequence[Any]) -> Workflow[Row | None]:
 
 
 def insert_note(sql: NoteStatements, fields: Mapping[str, Any]) -> Workflow[Row]:
-    stamp = now_iso()
+    stamp = iso_timestamp(time.time())
     tags = orjson.dumps(fields["tags"]).decode()
     row = yield from returning(sql.insert, (fields["title"], fields["body"], tags, stamp, stamp))
     assert row is not None
@@ -369,7 +285,7 @@ def _update(
             merged["title"],
             merged["body"],
             orjson.dumps(merged["tags"]).decode(),
-            now_iso(),
+            iso_timestamp(time.time()),
             note_id,
             revision,
         ),

@@ -21,7 +21,6 @@ from urllib.parse import parse_qsl
 from shared_logic.context import Context
 from shared_logic.effects import DatabaseUnavailable, FetchAll, FetchOne, UseConnection, Workflow
 from shared_logic.features import notes
-from shared_logic.params import StrParam
 from shared_logic.protocol.bodies import INVALID_ENCODING, media_type, unsupported_media_type
 from shared_logic.protocol.http import (
     HTML,
@@ -42,31 +41,31 @@ from shared_logic.protocol.sessions import (
     take_flash,
 )
 from shared_logic.templates import render
+from shared_logic.validation import MAX_ID, ObjectOf, Text
 
 FORM = "application/x-www-form-urlencoded"
 CSRF_FAILED = "/problems/csrf-failed"
 PAGE_SIZE = 50
 MAX_FORM_FIELDS = 20
-MAX_ID = 2**63 - 1
 # Pages carry a per-session CSRF token and one-time flash messages: never cache them.
 NO_STORE = ("Cache-Control", "no-store")
 NOTE_CREATED = "Note created."
 # Declared without a pattern: a malformed cursor is refused by notes.decode_cursor inside
 # the page, so the browser gets an HTML 400 page rather than a problem+json body.
-PAGE_CURSOR = StrParam("cursor", "Opaque: the page's 'Older notes' link carries it.", 200)
+PAGE_CURSOR = Text("cursor", "Opaque: the page's 'Older notes' link carries it.", 200)
 
 
-# POST /notes, for /openapi.json.
-FORM_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "title": {"type": "string"},
-        "body": {"type": "string"},
-        "tags": {"type": "string", "description": "Tags separated by spaces or commas"},
-        CSRF_FIELD: {"type": "string", "description": "The token the form page carries"},
-    },
-    "required": ["title", CSRF_FIELD],
-}
+# POST /notes, for /openapi.json. The note's fields are checked as the JSON API checks them
+# (notes.validate_note, once `tags` is split); other form fields are ignored.
+FORM_SCHEMA = ObjectOf(
+    (
+        notes.TITLE,
+        notes.BODY,
+        Text("tags", "Tags separated by spaces or commas"),
+        Text(CSRF_FIELD, "The token the form page carries", required=True),
+    ),
+    unknown=None,
+).schema()
 
 
 # ------------------------------------------------------------------ form bodies

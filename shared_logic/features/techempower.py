@@ -15,7 +15,6 @@ from typing import Any
 
 from shared_logic.context import Context
 from shared_logic.effects import ExecuteMany, FetchAll, FetchOne, Row, UseConnection, Workflow
-from shared_logic.params import IntParam
 from shared_logic.protocol.http import (
     Request,
     Response,
@@ -25,8 +24,9 @@ from shared_logic.protocol.http import (
 )
 from shared_logic.sql import WORLD_ROWS, Statements
 from shared_logic.templates import render
+from shared_logic.validation import Integer
 
-QUERIES = IntParam(
+QUERIES = Integer(
     name="queries",
     default=1,
     minimum=1,

@@ -8,14 +8,14 @@ from typing import Any
 
 from shared_logic.context import Context
 from shared_logic.effects import Emit, Sleep, Workflow
-from shared_logic.params import INVALID_PARAMETERS, IntParam
-from shared_logic.protocol.http import Problem, ProblemError, Request, Response
+from shared_logic.protocol.http import Request, Response
 from shared_logic.protocol.sse import STREAM_SLACK_S, event_stream, sse_event
+from shared_logic.validation import Integer, invalid_parameters
 
 log = logging.getLogger("twinport.streams")
 
-TICK_COUNT = IntParam("count", 10, 1, 10_000, "How many events to send.")
-TICK_INTERVAL_MS = IntParam("interval_ms", 1000, 0, 60_000, "Milliseconds between events.")
+TICK_COUNT = Integer("count", 10, 1, 10_000, "How many events to send.")
+TICK_INTERVAL_MS = Integer("interval_ms", 1000, 0, 60_000, "Milliseconds between events.")
 
 
 def _ticks(count: int, interval_s: float) -> Workflow[None]:
@@ -44,14 +44,6 @@ def ticks(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow
             f"count x interval_ms must end {STREAM_SLACK_S} s before the {limit_s:g} s "
             "response time limit"
         )
-        raise ProblemError(
-            Problem(
-                400,
-                "Invalid query parameters",
-                f"count {reason}",
-                type=INVALID_PARAMETERS,
-                extra={"errors": [{"name": "count", "reason": reason}]},
-            )
-        )
+        raise invalid_parameters([("count", reason)])
     return event_stream(_ticks(count, interval_ms / 1000))
     yield

@@ -13,15 +13,15 @@ import orjson
 from shared_logic.context import Context
 from shared_logic.effects import Compute, FetchOne, Gather, HttpGet, Sleep, UpstreamFailed, Workflow
 from shared_logic.features.cpu import fibonacci_report
-from shared_logic.params import ChoiceParam, IntParam
 from shared_logic.protocol.http import Problem, ProblemError, Request, Response, json_response
+from shared_logic.validation import Choice, Integer
 
-FIB_N = IntParam("n", 1000, 1, 10_000, "How many Fibonacci numbers to compute (F(0)..F(n-1)).")
-FIB_ROUNDS = IntParam("rounds", 1, 1, 100, "How many times to repeat the whole computation.")
-SLEEP_MS = IntParam("ms", 100, 0, 10_000, "Milliseconds to wait.")
-UPSTREAM_CALLS = IntParam("calls", 4, 1, 50, "How many upstream requests to make.")
-UPSTREAM_MS = IntParam("ms", 100, 0, 5_000, "Milliseconds the upstream waits per call.")
-UPSTREAM_MODE = ChoiceParam(
+FIB_N = Integer("n", 1000, 1, 10_000, "How many Fibonacci numbers to compute (F(0)..F(n-1)).")
+FIB_ROUNDS = Integer("rounds", 1, 1, 100, "How many times to repeat the whole computation.")
+SLEEP_MS = Integer("ms", 100, 0, 10_000, "Milliseconds to wait.")
+UPSTREAM_CALLS = Integer("calls", 4, 1, 50, "How many upstream requests to make.")
+UPSTREAM_MS = Integer("ms", 100, 0, 5_000, "Milliseconds the upstream waits per call.")
+UPSTREAM_MODE = Choice(
     "mode",
     "sequential",
     ("sequential", "parallel"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -21,7 +20,6 @@ from shared_logic.features.jobs.lifecycle import (
     run_job,
     write_alone,
 )
-from shared_logic.params import IntParam
 from shared_logic.protocol.bodies import read_json
 from shared_logic.protocol.http import (
     ProblemError,
@@ -32,8 +30,9 @@ from shared_logic.protocol.http import (
     status_problem,
 )
 from shared_logic.protocol.sse import STREAM_SLACK_S, event_stream, sse_event
+from shared_logic.validation import MAX_ID, Integer, iso_timestamp
 
-WAIT_MS = IntParam(
+WAIT_MS = Integer(
     "wait_ms",
     0,
     0,
@@ -41,8 +40,6 @@ WAIT_MS = IntParam(
     "Long poll: answer once the job has ended, or after this many milliseconds. The Flask "
     "app holds a request thread meanwhile.",
 )
-# Larger ids cannot be stored (bigint / SQLite integer); they name no job.
-MAX_ID = 2**63 - 1
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 JOB_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -67,10 +64,7 @@ JOB_SCHEMA: dict[str, Any] = {
 
 # ------------------------------------------------------------------ views and routes
 def _iso(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    # The notes API's format: UTC, millisecond precision, `Z`.
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    return None if seconds is None else iso_timestamp(seconds)
 
 
 def job_view(row: Row) -> dict[str, Any]:

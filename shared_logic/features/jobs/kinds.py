@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from shared_logic.context import Context
@@ -10,58 +10,9 @@ from shared_logic.effects import Compute, Sleep, UseConnection, Workflow
 from shared_logic.features import notes
 from shared_logic.features.cpu import fibonacci_report
 from shared_logic.features.jobs.lifecycle import JobKind, report_progress
-from shared_logic.features.notes import INVALID_FIELDS
-from shared_logic.protocol.http import Problem, ProblemError
+from shared_logic.validation import ArrayOf, Integer, Invalid, ObjectOf, invalid_fields
 
-
-# ------------------------------------------------------------------ validation
-class InvalidFields(Exception):
-    def __init__(self, errors: list[dict[str, str]]) -> None:
-        super().__init__("; ".join(f"{e['name']} {e['reason']}" for e in errors))
-        self.errors = errors
-
-
-def invalid_job(errors: list[dict[str, str]]) -> ProblemError:
-    detail = "; ".join(f"{error['name']} {error['reason']}" for error in errors)
-    return ProblemError(
-        Problem(422, "Invalid fields", detail, type=INVALID_FIELDS, extra={"errors": errors})
-    )
-
-
-def int_field(
-    params: Mapping[str, Any], name: str, default: int, minimum: int, maximum: int
-) -> int:
-    value = params.get(name, default)
-    # bool is an int in Python, but `true` is not a number in JSON.
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise InvalidFields([{"name": f"params.{name}", "reason": "must be an integer"}])
-    if not minimum <= value <= maximum:
-        raise InvalidFields(
-            [{"name": f"params.{name}", "reason": f"must be from {minimum} to {maximum}"}]
-        )
-    return value
-
-
-def _collect(params: Mapping[str, Any], *readers: Callable[[], Any]) -> list[Any]:
-    """Run each field reader, reporting every invalid field at once."""
-    values, errors = [], []
-    for read in readers:
-        try:
-            values.append(read())
-        except InvalidFields as exc:
-            errors += exc.errors
-    if errors:
-        raise InvalidFields(errors)
-    return values
-
-
-def _validate_fibonacci(params: Mapping[str, Any]) -> dict[str, Any]:
-    n, rounds = _collect(
-        params,
-        lambda: int_field(params, "n", 1000, 1, 10_000),
-        lambda: int_field(params, "rounds", 10, 1, 100),
-    )
-    return {"n": n, "rounds": rounds}
+FIBONACCI = ObjectOf((Integer("n", 1000, 1, 10_000), Integer("rounds", 10, 1, 100)))
 
 
 def _run_fibonacci(ctx: Context, job_id: int, params: Mapping[str, Any]) -> Workflow[Any]:
@@ -75,13 +26,7 @@ def _run_fibonacci(ctx: Context, job_id: int, params: Mapping[str, Any]) -> Work
     return {**report, "rounds": rounds}  # equal to fibonacci_report(n, rounds)
 
 
-def _validate_sleep(params: Mapping[str, Any]) -> dict[str, Any]:
-    steps, step_ms = _collect(
-        params,
-        lambda: int_field(params, "steps", 10, 1, 1000),
-        lambda: int_field(params, "step_ms", 100, 0, 10_000),
-    )
-    return {"steps": steps, "step_ms": step_ms}
+SLEEP = ObjectOf((Integer("steps", 10, 1, 1000), Integer("step_ms", 100, 0, 10_000)))
 
 
 def _run_sleep(ctx: Context, job_id: int, params: Mapping[str, Any]) -> Workflow[Any]:
@@ -95,35 +40,13 @@ def _run_sleep(ctx: Context, job_id: int, params: Mapping[str, Any]) -> Workflow
 
 
 MAX_IMPORT = 1000
-
-
-def _validate_import(params: Mapping[str, Any]) -> dict[str, Any]:
-    """`notes`: 1..1000 notes as POST /api/notes takes them; `batch_size`: notes per commit."""
-    errors: list[dict[str, str]] = []
-    documents = params.get("notes")
-    valid: list[dict[str, Any]] = []
-    if not isinstance(documents, list) or not 1 <= len(documents) <= MAX_IMPORT:
-        errors.append(
-            {"name": "params.notes", "reason": f"must be an array of 1 to {MAX_IMPORT} notes"}
-        )
-    else:
-        for index, document in enumerate(documents):
-            if not isinstance(document, dict):
-                errors.append({"name": f"params.notes[{index}]", "reason": "must be an object"})
-                continue
-            try:
-                valid.append(notes.validate_note(document, partial=False))
-            except ProblemError as exc:
-                for error in exc.problem.extra.get("errors", ()):
-                    name = f"params.notes[{index}]" + (f".{error['name']}" if error["name"] else "")
-                    errors.append({"name": name, "reason": error["reason"]})
-    try:
-        batch_size = int_field(params, "batch_size", 100, 1, 500)
-    except InvalidFields as exc:
-        errors += exc.errors
-    if errors:
-        raise InvalidFields(errors)
-    return {"notes": valid, "batch_size": batch_size}
+# `notes`: as POST /api/notes takes them; `batch_size`: notes per commit.
+IMPORT_NOTES = ObjectOf(
+    (
+        ArrayOf("notes", notes.NOTE, "notes", MAX_IMPORT, min_items=1),
+        Integer("batch_size", 100, 1, 500),
+    )
+)
 
 
 def _run_import(ctx: Context, job_id: int, params: Mapping[str, Any]) -> Workflow[Any]:
@@ -156,22 +79,19 @@ KINDS: dict[str, JobKind] = {
         JobKind(
             "fibonacci",
             "The /cpu/fib report computed in the background, one round per progress step.",
-            ("n", "rounds"),
-            _validate_fibonacci,
+            FIBONACCI,
             _run_fibonacci,
         ),
         JobKind(
             "import_notes",
             "Creates many notes (each as POST /api/notes takes it), a batch per transaction.",
-            ("notes", "batch_size"),
-            _validate_import,
+            IMPORT_NOTES,
             _run_import,
         ),
         JobKind(
             "sleep",
             "Waits `steps` x `step_ms` milliseconds, reporting progress after each step.",
-            ("steps", "step_ms"),
-            _validate_sleep,
+            SLEEP,
             _run_sleep,
         ),
     )
@@ -183,79 +103,39 @@ def register(kind: JobKind) -> None:
     KINDS[kind.name] = kind
 
 
-def _integer(minimum: int, maximum: int, default: int) -> dict[str, Any]:
-    return {"type": "integer", "minimum": minimum, "maximum": maximum, "default": default}
-
-
-def _request(kind: str, params: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+def _request(kind: JobKind) -> dict[str, Any]:
     return {
         "type": "object",
-        "properties": {
-            "kind": {"const": kind},
-            "params": {
-                "type": "object",
-                "properties": params,
-                "required": list(required),
-                "additionalProperties": False,
-            },
-        },
+        "properties": {"kind": {"const": kind.name}, "params": kind.params.schema()},
         "required": ["kind"],
         "additionalProperties": False,
     }
 
 
-# POST /jobs, for /openapi.json; validate_job enforces the same bounds.
-JOB_REQUEST_SCHEMA: dict[str, Any] = {
-    "oneOf": [
-        _request("fibonacci", {"n": _integer(1, 10_000, 1000), "rounds": _integer(1, 100, 10)}),
-        _request(
-            "import_notes",
-            {
-                "notes": {
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": MAX_IMPORT,
-                    "items": notes.NEW_NOTE_SCHEMA,
-                },
-                "batch_size": _integer(1, 500, 100),
-            },
-            ("notes",),
-        ),
-        _request("sleep", {"steps": _integer(1, 1000, 10), "step_ms": _integer(0, 10_000, 100)}),
-    ]
-}
+# POST /jobs, for /openapi.json: from the same declarations validate_job enforces.
+JOB_REQUEST_SCHEMA: dict[str, Any] = {"oneOf": [_request(kind) for kind in KINDS.values()]}
 
 
 def validate_job(body: Any) -> tuple[JobKind, dict[str, Any]]:
     """`{"kind": ..., "params": {...}}` -> the kind and its complete params, or a 422."""
     if not isinstance(body, dict):
-        raise invalid_job([{"name": "body", "reason": "must be a JSON object"}])
-    errors = [
-        {"name": key, "reason": "is not a known field"}
-        for key in body
-        if key not in ("kind", "params")
-    ]
+        raise invalid_fields([("body", "must be a JSON object")])
+    errors = [(key, "is not a known field") for key in body if key not in ("kind", "params")]
     kind = KINDS.get(body["kind"]) if isinstance(body.get("kind"), str) else None
     if kind is None:
         reason = (
             "is required" if "kind" not in body else f"must be one of {', '.join(sorted(KINDS))}"
         )
-        errors.insert(0, {"name": "kind", "reason": reason})
+        errors.insert(0, ("kind", reason))
     params = body.get("params", {})
     if not isinstance(params, dict):
-        errors.append({"name": "params", "reason": "must be a JSON object"})
+        errors.append(("params", "must be a JSON object"))
     elif kind is not None:
-        errors += [
-            {"name": f"params.{key}", "reason": "is not a known field"}
-            for key in params
-            if key not in kind.fields
-        ]
         try:
-            params = kind.validate(params)
-        except InvalidFields as exc:
-            errors += exc.errors
+            params = kind.params.check(params)
+        except Invalid as exc:
+            errors += [(f"params.{name}", reason) for name, reason in exc.errors]
     if errors:
-        raise invalid_job(errors)
+        raise invalid_fields(errors)
     assert kind is not None
     return kind, params
-

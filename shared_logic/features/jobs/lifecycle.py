@@ -27,6 +27,7 @@ from shared_logic.effects import (
 )
 from shared_logic.protocol.http import ProblemError
 from shared_logic.sql import JobStatements
+from shared_logic.validation import ObjectOf
 
 log = logging.getLogger("twinport.jobs")
 
@@ -60,9 +61,8 @@ JobBody = Callable[[Context, int, Mapping[str, Any]], Workflow[Any]]
 class JobKind:
     name: str
     description: str
-    fields: tuple[str, ...]  # the accepted `params` keys
-    # Validates `params` (raising InvalidFields) and returns them with defaults filled in.
-    validate: Callable[[Mapping[str, Any]], dict[str, Any]]
+    # The accepted `params`: POST /jobs checks them and /openapi.json documents them.
+    params: ObjectOf
     # The work itself: reports progress with `report_progress` and returns the result.
     run: JobBody
 
