@@ -27,7 +27,8 @@ from hypothesis import strategies as st
 
 from shared_logic.routes import ROUTES, Route
 from shared_logic.validation import Choice, Integer, Text
-from tests.conftest import Databases, Twins, make_twins
+from tests.support.databases import Databases
+from tests.support.twins import Twins, make_twins
 
 T = TypeVar("T")
 

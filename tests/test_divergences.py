@@ -20,8 +20,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import REPO, TMP_ROOT, Twins
+from tests.conftest import REPO, TMP_ROOT
 from tests.parity import IGNORED_HEADERS, IGNORED_LIVE_HEADERS
+from tests.support.twins import Twins, app_settings
 
 
 # ------------------------------------------------------------------ in-process
@@ -81,7 +82,6 @@ async def test_quart_resources_need_the_lifespan(databases: Any, upstream_url: s
     which `test_client()` alone never runs (every route then fails with 500: even pure
     workflows are driven by the driver the lifespan creates)."""
     from async_app.app import create_app
-    from tests.conftest import app_settings
 
     url = await asyncio.to_thread(databases.new, "lifespan")
     app = create_app(app_settings(url, TMP_ROOT / "lifespan", upstream_url))

@@ -20,6 +20,7 @@ import aiohttp
 import httpx
 import pytest
 
+from benchmarks import procs
 from shared_logic.config import Settings
 from shared_logic.effects import (
     UPSTREAM_TIMED_OUT,
@@ -40,7 +41,8 @@ from shared_logic.effects import (
 )
 from shared_logic.features.cpu import fibonacci_report
 from shared_logic.sql import STATEMENTS
-from tests.conftest import TMP_ROOT, Databases, free_port
+from tests.conftest import TMP_ROOT
+from tests.support.databases import Databases
 
 UPSTREAM_TIMEOUT_S = 1.0
 
@@ -272,7 +274,7 @@ async def test_compute_on_loop_and_offloaded(driver: DriverUnderTest) -> None:
 
 
 async def test_http_get_and_upstream_failure(driver: DriverUnderTest, upstream_url: str) -> None:
-    dead = f"http://127.0.0.1:{free_port()}/wait?ms=0"
+    dead = f"http://127.0.0.1:{procs.free_port()}/wait?ms=0"
 
     def workflow() -> Any:
         status, body = yield HttpGet(f"{upstream_url}/wait?ms=5")
@@ -301,7 +303,7 @@ async def test_upstream_timeout_is_reported_the_same(
 
 
 async def test_gather_failure_is_thrown_back(driver: DriverUnderTest) -> None:
-    dead = f"http://127.0.0.1:{free_port()}/"
+    dead = f"http://127.0.0.1:{procs.free_port()}/"
 
     def workflow() -> Any:
         try:

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, given, note, settings
 
-from tests.conftest import Databases
 from tests.generated import LoopThread, SyncTwins, requests
 from tests.parity import assert_same
+from tests.support.databases import Databases
 
 
 @pytest.fixture(scope="module")

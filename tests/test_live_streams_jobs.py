@@ -32,16 +32,12 @@ import httpx
 import orjson
 import pytest
 
+from benchmarks import procs
 from shared_logic.features.jobs import lifecycle
-from tests.conftest import (
-    BIN,
-    TMP_ROOT,
-    Databases,
-    Process,
-    free_port,
-    server_env,
-    start_process,
-)
+from tests.conftest import TMP_ROOT
+from tests.support.databases import Databases
+from tests.support.live import server_env
+from tests.support.processes import SCRIPTS, ServerProcess, start_server
 
 pytestmark = pytest.mark.live
 
@@ -75,9 +71,9 @@ def argv(server: str, port: int) -> list[str]:
     log_config = str(logging_config())
     bind = ["-b", f"127.0.0.1:{port}"]
     if server == "gunicorn":
-        return [str(BIN / "gunicorn"), "-w", "4", "--threads", "2", *bind,
+        return [str(SCRIPTS / "gunicorn"), "-w", "4", "--threads", "2", *bind,
                 "--timeout", "1", "--log-config-json", log_config, "sync_app:app"]
-    return [str(BIN / "hypercorn"), *bind, "--keep-alive", "1",
+    return [str(SCRIPTS / "hypercorn"), *bind, "--keep-alive", "1",
             "--log-config", f"json:{log_config}", "async_app:app"]
 
 
@@ -89,15 +85,15 @@ class Server:
         self.database_url = database_url
         self.instance = instance
         self.env = env
-        self.process: Process | None = None
+        self.process: ServerProcess | None = None
         self.starts = 0
 
     def start(self) -> None:
-        port = free_port()
+        port = procs.free_port()
         env = {**server_env(self.database_url, self.instance, "http://127.0.0.1:9"), **self.env}
         self.starts += 1
-        self.process = start_process(f"{self.name}-{self.starts}", argv(self.name, port), env,
-                                     port)
+        self.process = start_server(f"{self.name}-{self.starts}", argv(self.name, port), env,
+                                    port)
 
     @property
     def url(self) -> str:
@@ -106,7 +102,8 @@ class Server:
 
     @property
     def port(self) -> int:
-        return int(self.url.rsplit(":", 1)[1])
+        assert self.process is not None
+        return self.process.port
 
     def log(self) -> str:
         assert self.process is not None

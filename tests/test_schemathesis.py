@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from shared_logic.routes import ROUTES
-from tests.conftest import Databases
 from tests.generated import LoopThread, SyncTwins
 from tests.parity import assert_same
+from tests.support.databases import Databases
 
 schemathesis = pytest.importorskip("schemathesis")
 

@@ -26,9 +26,9 @@ from hypothesis.stateful import (
 )
 
 from tests.cases import multipart
-from tests.conftest import Databases
 from tests.generated import NOTE_DOCUMENTS, LoopThread, SyncTwins
 from tests.parity import Reply, assert_same
+from tests.support.databases import Databases
 
 JSON = {"Content-Type": "application/json"}
 TAGS = st.lists(st.sampled_from(["red", "blue", "x-1"]), max_size=3, unique=True)

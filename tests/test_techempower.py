@@ -16,8 +16,8 @@ import pytest
 from shared_logic.effects import FetchOne
 from shared_logic.sql import FORTUNES, STATEMENTS
 from tests.clients import Client
-from tests.conftest import Twins
 from tests.parity import Reply
+from tests.support.twins import Twins
 
 TE_ROUTES = ["/json", "/plaintext", "/db", "/queries?queries=2", "/fortunes", "/updates?queries=2"]
 CONTENT_TYPES = {
