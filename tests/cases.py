@@ -18,9 +18,9 @@ Fields:
   method    HTTP method.  target  the raw request target: path + query, percent-encoded.
   status    expected status from both apps.
   headers   request headers.  body  request body bytes.
-  before    requests (method, target[, headers, body]) sent to both apps first, e.g. to
-            create the note a case then reads. Their statuses must be equal and < 500;
-            only the case's own request is compared in full.
+  before    `Step`s (tests/clients.py: method, target, headers, body) sent to both apps
+            first, e.g. to create the note a case then reads. Their statuses must be equal
+            and < 500; only the case's own request is compared in full.
   content_type  expected Content-Type (exact string), checked on both replies.
   check     callable(Reply) -> None with extra assertions on each app's reply.
   compare   "bytes" (default), "json" (parsed JSON equal), "shape" (keys/types/lengths:
@@ -41,8 +41,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
+from tests.clients import Step
 from tests.parity import Compare, Reply
 
 # Bugs the suite has found and the app owners have not fixed yet: each is pinned by an
@@ -64,7 +65,7 @@ class Case:
     status: int
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes | None = None
-    before: Sequence[tuple[Any, ...]] = ()
+    before: Sequence[Step] = ()
     content_type: str | None = None
     check: Callable[[Reply], None] | None = None
     compare: Compare = "bytes"
@@ -78,6 +79,25 @@ class Case:
     @property
     def path(self) -> str:
         return self.target.split("?", 1)[0]
+
+
+# `Case` fields several rows share, spread into them with `**`: how to compare, and (a
+# separate type, so a row that names its own `before` can still spread the first) set-up.
+class CompareOptions(TypedDict, total=False):
+    compare: Compare
+    live_compare: Compare
+
+
+class SetUpOptions(CompareOptions, total=False):
+    before: Sequence[Step]
+    live: bool
+
+
+class RequestBody(TypedDict):
+    """A JSON request's headers and body, spread into a `Case` or a `Step` with `**`."""
+
+    headers: dict[str, str]
+    body: bytes
 
 
 # ------------------------------------------------------------------ reusable checks
@@ -100,6 +120,13 @@ def json_has(**expected: Any) -> Callable[[Reply], None]:
 def text_equals(expected: str) -> Callable[[Reply], None]:
     def check(reply: Reply) -> None:
         assert reply.text() == expected, reply
+
+    return check
+
+
+def text_starts_with(prefix: str) -> Callable[[Reply], None]:
+    def check(reply: Reply) -> None:
+        assert reply.text().startswith(prefix), reply
 
     return check
 
@@ -204,29 +231,35 @@ def html_has(*fragments: str) -> Callable[[Reply], None]:
     return check
 
 
-def json_body(value: Any) -> dict[str, Any]:
+def json_body(value: Any) -> RequestBody:
     import orjson
 
     return {"headers": {"Content-Type": "application/json"}, "body": orjson.dumps(value)}
 
 
 FIB_JOB = json_body({"kind": "fibonacci", "params": {"n": 10, "rounds": 2}})
-SUBMIT_JOB = ("POST", "/jobs", FIB_JOB["headers"], FIB_JOB["body"])
+SUBMIT_JOB = Step("POST", "/jobs", **FIB_JOB)
 # Cases that name job 1 assume fresh databases: in-process only (the live servers' state
 # is shared by the whole session). Long-polling /jobs/1?wait_ms first waits for the job to
 # end (its events stream would not do: which progress events it sees depends on timing),
 # so what follows does not race the job runner.
-AFTER_JOB = {"before": (SUBMIT_JOB, ("GET", "/jobs/1?wait_ms=10000")), "live": False,
-             "compare": "masked"}
+AFTER_JOB: SetUpOptions = {
+    "before": (SUBMIT_JOB, Step("GET", "/jobs/1?wait_ms=10000")),
+    "live": False,
+    "compare": "masked",
+}
 
 # ------------------------------------------------------------------ notes and attachments
 NOTE_JSON = {"Content-Type": "application/json"}
 FIRST_NOTE = b'{"title": "first", "body": "text", "tags": ["red", "blue"]}'
-CREATE_FIRST = ("POST", "/api/notes", NOTE_JSON, FIRST_NOTE)
-CREATE_SECOND = ("POST", "/api/notes", NOTE_JSON, b'{"title": "second", "tags": ["red"]}')
+CREATE_FIRST = Step("POST", "/api/notes", headers=NOTE_JSON, body=FIRST_NOTE)
+CREATE_SECOND = Step("POST", "/api/notes", headers=NOTE_JSON,
+                     body=b'{"title": "second", "tags": ["red"]}')
+LIKE_FIRST = Step("POST", "/api/notes/1/likes")
+DELETE_FIRST = Step("DELETE", "/api/notes/1", headers={"If-Match": "*"})
 MISSING_NOTE = "/api/notes/999999999"
 # Bodies carry wall-clock timestamps: compared byte for byte with them masked.
-TIMESTAMPED = {"compare": "masked"}
+TIMESTAMPED: CompareOptions = {"compare": "masked"}
 ATTACHMENT = b"hello, attachment\n" * 8  # 144 bytes of text/plain
 
 
@@ -265,10 +298,13 @@ def upload_case(
                 content_type=content_type, live=live, check=check, **TIMESTAMPED)
 
 
-UPLOAD_FIRST = ("POST", "/api/notes/1/attachments", *multipart(ATTACHMENT))
+UPLOAD_HEADERS, UPLOAD_BODY = multipart(ATTACHMENT)
+UPLOAD_FIRST = Step("POST", "/api/notes/1/attachments", headers=UPLOAD_HEADERS, body=UPLOAD_BODY)
 ATTACHMENT_ETAG = f'"{hashlib.sha256(ATTACHMENT).hexdigest()}"'
-WITH_ATTACHMENT = {"before": (CREATE_FIRST, UPLOAD_FIRST), "live": False, **TIMESTAMPED}
-WITH_NOTE = {"before": (CREATE_FIRST,), "live": False, **TIMESTAMPED}
+WITH_ATTACHMENT: SetUpOptions = {
+    "before": (CREATE_FIRST, UPLOAD_FIRST), "live": False, **TIMESTAMPED
+}
+WITH_NOTE: SetUpOptions = {"before": (CREATE_FIRST,), "live": False, **TIMESTAMPED}
 
 
 def no_content(reply: Reply) -> None:
@@ -297,7 +333,8 @@ def fields_invalid(*names: str) -> Callable[[Reply], None]:
     return listed_errors(422, "/problems/invalid-fields", names)
 
 
-RANDOM = {"live_compare": "shape"}  # seeded per process: exact in-process, shape when live
+# Seeded per process: exact in-process, shape when live.
+RANDOM: CompareOptions = {"live_compare": "shape"}
 
 # ------------------------------------------------------------------ the table
 CASES: tuple[Case, ...] = (
@@ -401,7 +438,7 @@ CASES: tuple[Case, ...] = (
         "/queries?queries=3",
         200,
         check=worlds(3),
-        before=(("GET", "/updates?queries=50"), ("GET", "/updates?queries=50")),
+        before=(Step("GET", "/updates?queries=50"), Step("GET", "/updates?queries=50")),
         **RANDOM,
     ),
     Case("updates-post-405", "POST", "/updates", 405, content_type=PROBLEM),
@@ -477,7 +514,7 @@ CASES: tuple[Case, ...] = (
         content_type="text/event-stream; charset=utf-8",
         check=all_of(
             header_is("cache-control", "no-cache"),
-            lambda r: r.text().startswith("id: 1\nevent: tick\ndata: "),
+            text_starts_with("id: 1\nevent: tick\ndata: "),
         ),
         ignore_headers=("transfer-encoding",),
     ),
@@ -507,7 +544,7 @@ CASES: tuple[Case, ...] = (
          **AFTER_JOB),
     Case("jobs-events-done", "GET", "/jobs/1/events", 200,
          content_type="text/event-stream; charset=utf-8",
-         check=lambda r: r.text().startswith("id: 1\nevent: done\ndata: "), **AFTER_JOB),
+         check=text_starts_with("id: 1\nevent: done\ndata: "), **AFTER_JOB),
     # HTML pages (/notes). Rows here carry no session cookie, so they are the paths whose
     # bytes are fixed; the session, CSRF and flash paths need one cookie valid in both apps
     # (a shared secret key): tests/test_pages.py.
@@ -640,7 +677,7 @@ CASES: tuple[Case, ...] = (
     Case("notes-delete", "DELETE", "/api/notes/1", 204, headers={"If-Match": '"1.1"'},
          check=no_content, **WITH_NOTE),
     Case("notes-delete-then-get", "GET", "/api/notes/1", 404, live=False,
-         before=(CREATE_FIRST, ("DELETE", "/api/notes/1", {"If-Match": "*"})), **TIMESTAMPED),
+         before=(CREATE_FIRST, DELETE_FIRST), **TIMESTAMPED),
     Case("notes-delete-428", "DELETE", MISSING_NOTE, 428,
          check=problem(428, "/problems/precondition-required")),
     Case("notes-delete-412", "DELETE", "/api/notes/1", 412, headers={"If-Match": '"1.2"'},
@@ -648,11 +685,11 @@ CASES: tuple[Case, ...] = (
     Case("notes-delete-404", "DELETE", MISSING_NOTE, 404, headers={"If-Match": "*"}),
     Case("notes-like", "POST", "/api/notes/1/likes", 200, content_type=JSON,
          check=json_equals({"id": 1, "likes": 2, "revision": 3}), live=False,
-         before=(CREATE_FIRST, ("POST", "/api/notes/1/likes")), **TIMESTAMPED),
+         before=(CREATE_FIRST, LIKE_FIRST), **TIMESTAMPED),
     Case("notes-like-404", "POST", MISSING_NOTE + "/likes", 404, check=problem(404)),
     Case("notes-like-then-stale", "PATCH", "/api/notes/1", 412, live=False,
          headers={**NOTE_JSON, "If-Match": '"1.1"'}, body=b'{"title": "x"}',
-         before=(CREATE_FIRST, ("POST", "/api/notes/1/likes")), **TIMESTAMPED),
+         before=(CREATE_FIRST, LIKE_FIRST), **TIMESTAMPED),
     # /api/notes/<id>/attachments
     upload_case("attachments-upload", 201, ATTACHMENT, filename="caf\u00e9 notes.txt",
                 content_type=None,
@@ -725,7 +762,7 @@ CASES: tuple[Case, ...] = (
          before=(CREATE_FIRST, UPLOAD_FIRST, CREATE_SECOND), live=False, check=problem(404),
          **TIMESTAMPED),
     Case("attachments-gone-with-note", "GET", "/api/notes/1/attachments/1", 404,
-         before=(CREATE_FIRST, UPLOAD_FIRST, ("DELETE", "/api/notes/1", {"If-Match": "*"})),
+         before=(CREATE_FIRST, UPLOAD_FIRST, DELETE_FIRST),
          live=False, **TIMESTAMPED),
     # framework-level errors
     Case("404", "GET", "/no/such/route", 404, content_type=PROBLEM, check=problem(404)),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
@@ -19,6 +20,16 @@ import httpx
 from tests.parity import Reply, as_served
 
 Headers = Mapping[str, str] | list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One request as a value (a case's set-up, generated input, a batch to fire)."""
+
+    method: str
+    target: str
+    headers: Headers | None = None
+    body: bytes | None = None
 
 
 class Client(Protocol):

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from shared_logic.routes import ROUTES, Route
 from shared_logic.validation import Choice, Integer, Text
+from tests.clients import Step
 from tests.support.databases import Databases
 from tests.support.twins import Twins, make_twins
 
@@ -213,8 +214,8 @@ def known_bug(method: str, target: str) -> str | None:
 
 
 @st.composite
-def requests(draw: st.DrawFn) -> tuple[str, str, dict[str, str], bytes]:
-    """(method, target, headers, body) aimed at one route of the table, or a near miss."""
+def requests(draw: st.DrawFn) -> Step:
+    """A request aimed at one route of the table, or a near miss."""
     routes = [r for r in ROUTES if r.name not in TIMING_DEPENDENT]
     route = draw(st.sampled_from(routes))
     method = route.method if draw(st.integers(0, 5)) else draw(st.sampled_from(METHODS))
@@ -230,4 +231,4 @@ def requests(draw: st.DrawFn) -> tuple[str, str, dict[str, str], bytes]:
         headers["If-None-Match"] = draw(st.sampled_from(['"1.1"', "*", '"0.0"']))
     if draw(st.integers(0, 4)) == 0:
         headers["Range"] = draw(st.sampled_from(["bytes=0-3", "bytes=-2", "bytes=5-1", "x"]))
-    return method, target, headers, body
+    return Step(method, target, headers=headers, body=body or None)

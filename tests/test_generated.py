@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, given, note, settings
 
+from tests.clients import Step
 from tests.generated import LoopThread, SyncTwins, requests
 from tests.parity import assert_same
 from tests.support.databases import Databases
@@ -28,12 +29,11 @@ def sync_twins(databases: Databases, upstream_url: str) -> Iterator[SyncTwins]:
 
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(request=requests())
-def test_generated_requests_get_the_same_answer(
-    sync_twins: SyncTwins, request: tuple[str, str, dict[str, str], bytes]
-) -> None:
-    method, target, headers, body = request
-    note(f"request: {method} {target} {headers} {body!r}")
-    a, b = sync_twins.both(method, target, headers=headers, body=body or None)
+def test_generated_requests_get_the_same_answer(sync_twins: SyncTwins, request: Step) -> None:
+    note(f"request: {request}")
+    a, b = sync_twins.both(
+        request.method, request.target, headers=request.headers, body=request.body
+    )
     assert a.status < 500, a
     assert b.status < 500, b
     assert_same(a, b, compare="masked")

@@ -15,23 +15,23 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.clients import Client, LiveClient
+from tests.clients import Client, LiveClient, Step
 from tests.parity import Reply
 
 pytestmark = pytest.mark.live
 JSON = {"Content-Type": "application/json"}
 
 
-async def hammer(
-    client: Client, requests: list[tuple[str, str, Any, Any]], width: int
-) -> list[Reply]:
+async def hammer(client: Client, requests: list[Step], width: int) -> list[Reply]:
     gate = asyncio.Semaphore(width)
 
-    async def one(method: str, target: str, headers: Any, body: Any) -> Reply:
+    async def one(step: Step) -> Reply:
         async with gate:
-            return await client.request(method, target, headers=headers, body=body)
+            return await client.request(
+                step.method, step.target, headers=step.headers, body=step.body
+            )
 
-    return list(await asyncio.gather(*(one(*r) for r in requests)))
+    return list(await asyncio.gather(*(one(step) for step in requests)))
 
 
 def servers(live: Any) -> list[LiveClient]:
@@ -39,7 +39,7 @@ def servers(live: Any) -> list[LiveClient]:
 
 
 async def test_concurrent_updates_never_lock_or_fail(live: Any) -> None:
-    requests = [("GET", "/updates?queries=20", None, None)] * 120
+    requests = [Step("GET", "/updates?queries=20")] * 120
     for client in servers(live):
         replies = await hammer(client, requests, width=32)
         statuses = Counter(reply.status for reply in replies)
@@ -64,7 +64,7 @@ async def test_concurrent_likes_are_not_lost(live: Any) -> None:
     for client in servers(live):
         note = await create_note(client, "liked")
         replies = await hammer(
-            client, [("POST", f"/api/notes/{note['id']}/likes", None, None)] * likes, width=32
+            client, [Step("POST", f"/api/notes/{note['id']}/likes")] * likes, width=32
         )
         assert Counter(r.status for r in replies) == {200: likes}, client.label
         counts = sorted(r.json()["likes"] for r in replies)
@@ -82,11 +82,11 @@ async def test_concurrent_if_match_edits_exactly_one_wins(live: Any) -> None:
         note = await create_note(client, "contended")
         etag = f'"{note["id"]}.{note["revision"]}"'
         requests = [
-            (
+            Step(
                 "PATCH",
                 f"/api/notes/{note['id']}",
-                {**JSON, "If-Match": etag},
-                orjson.dumps({"body": f"writer {i}"}),
+                headers={**JSON, "If-Match": etag},
+                body=orjson.dumps({"body": f"writer {i}"}),
             )
             for i in range(writers)
         ]
@@ -105,12 +105,14 @@ async def test_concurrent_job_submissions_all_finish(live: Any) -> None:
     body = orjson.dumps({"kind": "fibonacci", "params": {"n": 200, "rounds": 2}})
     results = []
     for client in servers(live):
-        replies = await hammer(client, [("POST", "/jobs", JSON, body)] * jobs, width=jobs)
+        replies = await hammer(
+            client, [Step("POST", "/jobs", headers=JSON, body=body)] * jobs, width=jobs
+        )
         assert Counter(r.status for r in replies) == {202: jobs}, (client.label, replies[:2])
         ids = [r.json()["id"] for r in replies]
         assert len(set(ids)) == jobs
         done = await hammer(
-            client, [("GET", f"/jobs/{i}?wait_ms=20000", None, None) for i in ids], width=jobs
+            client, [Step("GET", f"/jobs/{i}?wait_ms=20000") for i in ids], width=jobs
         )
         states = Counter(r.json()["state"] for r in done)
         assert states == {"succeeded": jobs}, (client.label, states)
@@ -123,7 +125,7 @@ async def test_sse_subscribers_get_the_same_events(live: Any) -> None:
     target = "/stream/ticks?count=4&interval_ms=50"
     bodies = []
     for client in servers(live):
-        replies = await hammer(client, [("GET", target, None, None)] * subscribers, subscribers)
+        replies = await hammer(client, [Step("GET", target)] * subscribers, subscribers)
         assert {r.status for r in replies} == {200}
         assert len({r.body for r in replies}) == 1, client.label
         bodies.append(replies[0].body)

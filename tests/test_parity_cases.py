@@ -22,10 +22,7 @@ def params(mode: str) -> Iterator[Any]:
 async def run_case(a: Client, b: Client, case: Case, *, live: bool) -> None:
     compare = (case.live_compare or case.compare) if live else case.compare
     for step in case.before:
-        method, target, *rest = step
-        headers = rest[0] if rest else None
-        body = rest[1] if len(rest) > 1 else None
-        ra, rb = await both(a, b, method, target, headers=headers, body=body)
+        ra, rb = await both(a, b, step.method, step.target, headers=step.headers, body=step.body)
         # Set-up steps: same status, no 5xx. Only the case's own request is compared in
         # full (a set-up step may legitimately race a background job, say).
         assert ra.status == rb.status and ra.status < 500, (step, ra, rb)
