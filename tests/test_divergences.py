@@ -15,19 +15,20 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
 from tests.conftest import REPO, TMP_ROOT
 from tests.parity import IGNORED_HEADERS, IGNORED_LIVE_HEADERS
-from tests.support.twins import Twins, app_settings
+from tests.support.databases import Databases
+from tests.support.live import LivePair
+from tests.support.twins import Twins, TwinsFactory, app_settings
 
 
 # ------------------------------------------------------------------ in-process
 @pytest.mark.live
-async def test_head_body_in_process_vs_served(twins: Twins, live: Any) -> None:
+async def test_head_body_in_process_vs_served(twins: Twins, live: LivePair) -> None:
     """parity.md "HEAD bodies": Werkzeug drops a HEAD body in the app, Quart leaves it to
     the server. Over real servers neither sends one; headers match GET's."""
     flask = await twins.flask.request("HEAD", "/json")
@@ -61,7 +62,7 @@ async def test_framework_static_route(twins: Twins) -> None:
     assert a.status == b.status == 404
 
 
-async def test_body_limit_is_the_same_413(twins_factory: Any) -> None:
+async def test_body_limit_is_the_same_413(twins_factory: TwinsFactory) -> None:
     """parity.md "Body size limit": MAX_CONTENT_LENGTH set from one setting in both."""
     async with twins_factory(max_body_bytes=64) as pair:
         body = b'{"title": "' + b"x" * 100 + b'"}'
@@ -77,7 +78,7 @@ async def test_body_limit_is_the_same_413(twins_factory: Any) -> None:
         await pair.same("GET", "/json", status=200, body=b"x" * 100)
 
 
-async def test_quart_resources_need_the_lifespan(databases: Any, upstream_url: str) -> None:
+async def test_quart_resources_need_the_lifespan(databases: Databases, upstream_url: str) -> None:
     """parity.md "Lifespan": Flask opens resources in the factory; Quart in before_serving,
     which `test_client()` alone never runs (every route then fails with 500: even pure
     workflows are driven by the driver the lifespan creates)."""
@@ -163,7 +164,7 @@ def parse_raw(data: bytes) -> tuple[str, int, dict[str, str], bytes]:
 
 
 async def exchange_both(
-    live: Any, request: bytes, read_s: float = 5.0
+    live: LivePair, request: bytes, read_s: float = 5.0
 ) -> list[tuple[str, int, dict[str, str], bytes]]:
     replies = await asyncio.gather(
         asyncio.to_thread(raw_exchange, live.gunicorn.base_url, request, read_s),
@@ -176,7 +177,7 @@ CLOSE = b"Connection: close\r\n"
 
 
 @pytest.mark.live
-async def test_normalised_headers_really_differ(live: Any) -> None:
+async def test_normalised_headers_really_differ(live: LivePair) -> None:
     """parity.md "Normalisation": Date and Server are sent by both with different values;
     reason phrases differ (Gunicorn: werkzeug's upper-case phrase; Hypercorn: none)."""
     (_gv, gs, gh, _), (_hv, hs, hh, _) = await exchange_both(
@@ -197,7 +198,7 @@ async def test_normalised_headers_really_differ(live: Any) -> None:
 
 
 @pytest.mark.live
-async def test_keep_alive_header(live: Any) -> None:
+async def test_keep_alive_header(live: LivePair) -> None:
     """parity.md "Connection header": only Gunicorn says `Connection: keep-alive`."""
     (_, _, gh, _), (_, _, hh, _) = await exchange_both(
         live, b"GET /json HTTP/1.1\r\nHost: x\r\n\r\n", read_s=1.0  # kept open: read 1 s
@@ -207,7 +208,7 @@ async def test_keep_alive_header(live: Any) -> None:
 
 
 @pytest.mark.live
-async def test_http10_response_version(live: Any) -> None:
+async def test_http10_response_version(live: LivePair) -> None:
     """parity.md "HTTP/1.0 clients": Gunicorn answers HTTP/1.0, Hypercorn HTTP/1.1; both
     close the connection and send the same status and body."""
     (gv, gs, _gh, gb), (hv, hs, _hh, hb) = await exchange_both(live, b"GET /json HTTP/1.0\r\n\r\n")
@@ -231,7 +232,7 @@ async def test_http10_response_version(live: Any) -> None:
         ),
     ],
 )
-async def test_server_rejected_requests(live: Any, request_bytes: bytes) -> None:
+async def test_server_rejected_requests(live: LivePair, request_bytes: bytes) -> None:
     """parity.md "Requests the server rejects": same 400, different bodies (Gunicorn:
     an HTML page; Hypercorn: empty). The app never sees these; not reconcilable in it."""
     (_, gs, gh, gb), (_, hs, hh, hb) = await exchange_both(live, request_bytes)
@@ -242,7 +243,7 @@ async def test_server_rejected_requests(live: Any, request_bytes: bytes) -> None
 
 @pytest.mark.live
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-async def test_oversized_body_is_413_before_reading(live: Any, chunked: bool) -> None:
+async def test_oversized_body_is_413_before_reading(live: LivePair, chunked: bool) -> None:
     """parity.md "Body size limit": both answer 413 problem+json for a declared or a
     streamed body over 1 MiB."""
     if chunked:
@@ -296,13 +297,13 @@ SERVER_LIMITS = [
 
 @pytest.mark.live
 @pytest.mark.parametrize("request_bytes", SERVER_LIMITS)
-async def test_request_limits_agree(live: Any, request_bytes: bytes) -> None:
+async def test_request_limits_agree(live: LivePair, request_bytes: bytes) -> None:
     (_, gs, _, _), (_, hs, _, _) = await exchange_both(live, request_bytes)
     assert gs == hs
 
 
 @pytest.mark.live
-async def test_head_of_a_stream(live: Any) -> None:
+async def test_head_of_a_stream(live: LivePair) -> None:
     """parity.md "HEAD of a streamed response": Hypercorn announces chunked, Gunicorn
     sends neither Content-Length nor Transfer-Encoding; neither sends a body."""
     g = await live.gunicorn.request("HEAD", "/stream/ticks?count=1")

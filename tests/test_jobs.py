@@ -27,7 +27,7 @@ from tests.clients import Client, FlaskClient, QuartClient
 from tests.conftest import TMP_ROOT
 from tests.parity import Reply
 from tests.support.databases import Databases
-from tests.support.twins import Twins, app_settings
+from tests.support.twins import Twins, TwinsFactory, app_settings
 
 JSON = {"Content-Type": "application/json"}
 WAIT = "?wait_ms=10000"
@@ -225,7 +225,7 @@ async def test_wait_ms_is_validated(twins: Twins) -> None:
 
 
 # ------------------------------------------------------------------ the bounded queue
-async def test_a_full_queue_answers_503_with_retry_after(twins_factory: Any) -> None:
+async def test_a_full_queue_answers_503_with_retry_after(twins_factory: TwinsFactory) -> None:
     async with twins_factory(job_workers=1, job_queue_size=1, job_grace_s=0.1) as pair:
         for _ in range(2):  # one running, one waiting: the capacity
             await pair.same(

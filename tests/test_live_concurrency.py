@@ -17,6 +17,7 @@ import pytest
 
 from tests.clients import Client, LiveClient, Step
 from tests.parity import Reply
+from tests.support.live import LivePair
 
 pytestmark = pytest.mark.live
 JSON = {"Content-Type": "application/json"}
@@ -34,11 +35,11 @@ async def hammer(client: Client, requests: list[Step], width: int) -> list[Reply
     return list(await asyncio.gather(*(one(step) for step in requests)))
 
 
-def servers(live: Any) -> list[LiveClient]:
+def servers(live: LivePair) -> list[LiveClient]:
     return [live.gunicorn, live.hypercorn]
 
 
-async def test_concurrent_updates_never_lock_or_fail(live: Any) -> None:
+async def test_concurrent_updates_never_lock_or_fail(live: LivePair) -> None:
     requests = [Step("GET", "/updates?queries=20")] * 120
     for client in servers(live):
         replies = await hammer(client, requests, width=32)
@@ -58,7 +59,7 @@ async def create_note(client: Client, title: str) -> dict[str, Any]:
     return note
 
 
-async def test_concurrent_likes_are_not_lost(live: Any) -> None:
+async def test_concurrent_likes_are_not_lost(live: LivePair) -> None:
     likes = 150
     finals = []
     for client in servers(live):
@@ -75,7 +76,7 @@ async def test_concurrent_likes_are_not_lost(live: Any) -> None:
     assert finals[0] == finals[1]
 
 
-async def test_concurrent_if_match_edits_exactly_one_wins(live: Any) -> None:
+async def test_concurrent_if_match_edits_exactly_one_wins(live: LivePair) -> None:
     writers = 24
     outcomes = []
     for client in servers(live):
@@ -100,7 +101,7 @@ async def test_concurrent_if_match_edits_exactly_one_wins(live: Any) -> None:
     assert outcomes[0] == outcomes[1]
 
 
-async def test_concurrent_job_submissions_all_finish(live: Any) -> None:
+async def test_concurrent_job_submissions_all_finish(live: LivePair) -> None:
     jobs = 16
     body = orjson.dumps({"kind": "fibonacci", "params": {"n": 200, "rounds": 2}})
     results = []
@@ -120,7 +121,7 @@ async def test_concurrent_job_submissions_all_finish(live: Any) -> None:
     assert results[0] == results[1] and len(results[0]) == 1
 
 
-async def test_sse_subscribers_get_the_same_events(live: Any) -> None:
+async def test_sse_subscribers_get_the_same_events(live: LivePair) -> None:
     subscribers = 24
     target = "/stream/ticks?count=4&interval_ms=50"
     bodies = []

@@ -38,6 +38,8 @@ from shared_logic.routing import dispatch
 from shell_support import files
 from tests.cases import multipart
 from tests.parity import Reply, assert_same
+from tests.support.live import LivePair
+from tests.support.twins import Twins, TwinsFactory
 
 JSON = {"Content-Type": "application/json"}
 # Larger than one ReadFile chunk, so downloads take the streaming path.
@@ -54,7 +56,7 @@ def attachment_files(app: Any) -> list[Path]:
 
 
 # ------------------------------------------------------------------ both apps, each backend
-async def test_pages_walk_every_note_once_newest_first(twins: Any) -> None:
+async def test_pages_walk_every_note_once_newest_first(twins: Twins) -> None:
     for i in range(23):
         tags = ["even"] if i % 2 == 0 else ["odd"]
         await twins.same("POST", "/api/notes", status=201, compare="masked",
@@ -76,7 +78,7 @@ async def test_pages_walk_every_note_once_newest_first(twins: Any) -> None:
         assert seen == expected
 
 
-async def test_etag_follows_every_change(twins: Any) -> None:
+async def test_etag_follows_every_change(twins: Twins) -> None:
     created = await twins.same("POST", "/api/notes", status=201, compare="masked",
                                headers=JSON, body=note_body("v1", ["a"]))
     first = created.header("etag")
@@ -106,7 +108,7 @@ async def test_etag_follows_every_change(twins: Any) -> None:
     await twins.same("DELETE", "/api/notes/1", status=404, headers={"If-Match": "*"})
 
 
-async def test_attachment_streams_ranges_and_is_removed_with_its_note(twins: Any) -> None:
+async def test_attachment_streams_ranges_and_is_removed_with_its_note(twins: Twins) -> None:
     await twins.same("POST", "/api/notes", status=201, compare="masked",
                      headers=JSON, body=note_body("with file"))
     headers, body = multipart(PNG, filename="big.png", content_type="image/png")
@@ -136,7 +138,7 @@ async def test_attachment_streams_ranges_and_is_removed_with_its_note(twins: Any
     await twins.same("GET", "/api/notes/1/attachments/1", status=404)
 
 
-async def test_storage_failures_are_clean_503s(twins: Any) -> None:
+async def test_storage_failures_are_clean_503s(twins: Twins) -> None:
     await twins.same("POST", "/api/notes", status=201, compare="masked",
                      headers=JSON, body=note_body("n"))
     headers, body = multipart(b"text\n")
@@ -158,7 +160,7 @@ async def test_storage_failures_are_clean_503s(twins: Any) -> None:
     await twins.same("GET", "/api/notes/1/attachments/2", status=404)
 
 
-async def test_attachment_limit_is_configurable(twins_factory: Any) -> None:
+async def test_attachment_limit_is_configurable(twins_factory: TwinsFactory) -> None:
     async with twins_factory(max_attachment_bytes=10) as pair:
         await pair.same("POST", "/api/notes", status=201, compare="masked",
                         headers=JSON, body=note_body("n"))
@@ -354,7 +356,7 @@ def test_openapi_documents_every_notes_reply() -> None:
 
 # ------------------------------------------------------------------ real servers
 @pytest.mark.live
-async def test_served_bodyless_replies_have_no_content_headers(live: Any) -> None:
+async def test_served_bodyless_replies_have_no_content_headers(live: LivePair) -> None:
     replies: dict[str, list[Reply]] = {}
     for client in (live.gunicorn, live.hypercorn):
         note = (await client.request("POST", "/api/notes", headers=JSON,
@@ -373,7 +375,7 @@ async def test_served_bodyless_replies_have_no_content_headers(live: Any) -> Non
 
 
 @pytest.mark.live
-async def test_served_downloads_are_identical(live: Any) -> None:
+async def test_served_downloads_are_identical(live: LivePair) -> None:
     headers, body = multipart(PNG, filename="été.png", content_type="image/png")
     replies: dict[str, list[Reply]] = {}
     for client in (live.gunicorn, live.hypercorn):
@@ -413,7 +415,7 @@ async def _raw_exchange(url: str, request: bytes) -> bytes:
 
 
 @pytest.mark.live
-async def test_served_oversized_body_is_refused_before_it_is_sent(live: Any) -> None:
+async def test_served_oversized_body_is_refused_before_it_is_sent(live: LivePair) -> None:
     """Both servers answer 413 on the Content-Length alone (the body is never sent here)."""
     request = (
         b"POST /api/notes HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
@@ -430,7 +432,7 @@ async def test_served_oversized_body_is_refused_before_it_is_sent(live: Any) -> 
 
 
 @pytest.mark.live
-async def test_served_chunked_bodies_meet_the_same_limit(live: Any) -> None:
+async def test_served_chunked_bodies_meet_the_same_limit(live: LivePair) -> None:
     """No Content-Length: werkzeug would hand Flask a body cut at the limit (a 400 for JSON);
     sync_app.read_body makes it the 413 Quart gives. Checked at the boundary."""
     import httpx

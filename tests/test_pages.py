@@ -23,7 +23,7 @@ from shared_logic.protocol.sessions import COOKIE_NAME, Session, SessionCodec
 from shell_support.secret_key import MissingSecretKey, resolve_secret_key
 from tests.conftest import TMP_ROOT
 from tests.parity import Reply, assert_same, parse_set_cookie
-from tests.support.twins import Twins, app_settings
+from tests.support.twins import Twins, TwinsFactory, app_settings
 
 SECRET = "pages-test-secret"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -67,7 +67,7 @@ async def same(pair: Twins, method: str, target: str, status: int, **kwargs: Any
 
 
 @pytest.fixture
-async def pair(twins_factory: Any) -> AsyncIterator[Twins]:
+async def pair(twins_factory: TwinsFactory) -> AsyncIterator[Twins]:
     async with twins_factory(secret_key=SECRET) as twins:
         yield twins
 
@@ -94,7 +94,7 @@ async def test_first_visit_sets_a_session_cookie_with_safe_attributes(twins: Twi
     )
 
 
-async def test_secure_cookie_when_configured(twins_factory: Any) -> None:
+async def test_secure_cookie_when_configured(twins_factory: TwinsFactory) -> None:
     async with twins_factory(secret_key=SECRET, session_cookie_secure=True) as pair:
         for reply in await pair.both("GET", "/notes"):
             assert parse_set_cookie(reply.header("set-cookie") or "")[1]["secure"] is True
@@ -207,7 +207,7 @@ async def test_bad_form_bodies(pair: Twins, headers: Any, body: bytes, status: i
     assert reply.content_type == "text/html; charset=utf-8"
 
 
-async def test_oversized_form_is_413(twins_factory: Any) -> None:
+async def test_oversized_form_is_413(twins_factory: TwinsFactory) -> None:
     async with twins_factory(secret_key=SECRET, max_body_bytes=64) as pair:
         body = form(title="x" * 100, csrf_token=TOKEN)
         reply = await same(pair, "POST", "/notes", 413, headers={**FORM, **WITH_TOKEN},

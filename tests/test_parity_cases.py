@@ -10,6 +10,8 @@ import pytest
 from tests.cases import CASES, Case
 from tests.clients import Client, both
 from tests.parity import assert_same
+from tests.support.live import LivePair
+from tests.support.twins import Twins
 
 
 def params(mode: str) -> Iterator[Any]:
@@ -37,13 +39,13 @@ async def run_case(a: Client, b: Client, case: Case, *, live: bool) -> None:
 
 
 @pytest.mark.parametrize("case", list(params("in_process")))
-async def test_in_process(twins: Any, case: Case) -> None:
+async def test_in_process(twins: Twins, case: Case) -> None:
     """Fresh Flask + Quart apps, same seed and data: byte-equal answers."""
     await run_case(twins.flask, twins.quart, case, live=False)
 
 
 @pytest.mark.live
 @pytest.mark.parametrize("case", list(params("live")))
-async def test_live(live: Any, case: Case) -> None:
+async def test_live(live: LivePair, case: Case) -> None:
     """gunicorn -w 4 --threads 2 sync_app:app vs hypercorn async_app:app, over sockets."""
     await run_case(live.gunicorn, live.hypercorn, case, live=True)

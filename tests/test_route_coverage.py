@@ -12,6 +12,7 @@ from werkzeug.routing import Map, Rule
 
 from shared_logic.routes import ROUTES
 from tests.cases import CASES
+from tests.support.twins import Twins
 
 AUTOMATIC = {"HEAD", "OPTIONS"}  # werkzeug adds HEAD to GET rules; both frameworks add OPTIONS
 
@@ -32,21 +33,21 @@ def table() -> set[tuple[str, str, frozenset[str]]]:
 FRAMEWORK_RULES: set[tuple[str, str, frozenset[str]]] = set()
 
 
-async def test_both_apps_register_the_same_rules(twins: Any) -> None:
+async def test_both_apps_register_the_same_rules(twins: Twins) -> None:
     assert rules(twins.flask_app) == rules(twins.quart_app)
 
 
-async def test_both_apps_register_the_route_table(twins: Any) -> None:
+async def test_both_apps_register_the_route_table(twins: Twins) -> None:
     assert rules(twins.flask_app) - FRAMEWORK_RULES == table()
     assert rules(twins.quart_app) - FRAMEWORK_RULES == table()
 
 
-async def test_no_rules_outside_the_route_table(twins: Any) -> None:
+async def test_no_rules_outside_the_route_table(twins: Twins) -> None:
     assert rules(twins.flask_app) == table()
     assert rules(twins.quart_app) == table()
 
 
-async def test_automatic_methods_are_the_same(twins: Any) -> None:
+async def test_automatic_methods_are_the_same(twins: Twins) -> None:
     def full(app: Any) -> set[tuple[str, frozenset[str]]]:
         return {(r.rule, frozenset(r.methods or ())) for r in app.url_map.iter_rules()}
 

@@ -17,6 +17,7 @@ from shared_logic.effects import FetchOne
 from shared_logic.sql import FORTUNES, STATEMENTS
 from tests.clients import Client
 from tests.parity import Reply
+from tests.support.live import LivePair
 from tests.support.twins import Twins
 
 TE_ROUTES = ["/json", "/plaintext", "/db", "/queries?queries=2", "/fortunes", "/updates?queries=2"]
@@ -44,7 +45,7 @@ async def test_content_types_and_lengths(twins: Twins) -> None:
 
 
 @pytest.mark.live
-async def test_server_and_date_headers_over_live_servers(live: Any) -> None:
+async def test_server_and_date_headers_over_live_servers(live: LivePair) -> None:
     for client in clients(live):
         for target in [*TE_ROUTES, "/nope"]:
             reply = await client.request("GET", target)
