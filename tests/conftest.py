@@ -1,29 +1,13 @@
-"""Fixtures and hooks of the parity suite: the modules of tests/support, one per concern.
-
-Import-time environment (before anything imports `sync_app`/`async_app`, whose package
-`__init__` builds an app from the environment): every app and server the suite starts
-keeps its state under one temporary instance folder, removed at the end of the session.
-"""
+"""Fixtures and hooks of the parity suite: the modules of tests/support, one per concern."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 
-# ---------------------------------------------------------------- import-time environment
-REPO = Path(__file__).resolve().parent.parent
-TMP_ROOT = Path(tempfile.mkdtemp(prefix="twinport-tests-"))
-_ENV_DATABASE_URL = os.environ.pop("DATABASE_URL", "")
-os.environ["TWINPORT_INSTANCE_PATH"] = str(TMP_ROOT / "import-time")
-os.environ.setdefault("TWINPORT_DB_POOL_SIZE", "2")
-os.environ.setdefault("TWINPORT_CPU_EXECUTOR", "thread")
-os.environ.setdefault("TWINPORT_RANDOM_SEED", "1")
+from tests.support.session import TMP_ROOT
 
-# Imported after the environment above is set (pytest loads them once this module has run).
 pytest_plugins = [
     "tests.support.options",
     "tests.support.hypothesis_profiles",

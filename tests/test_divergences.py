@@ -19,10 +19,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import REPO, TMP_ROOT
 from tests.parity import IGNORED_HEADERS, IGNORED_LIVE_HEADERS
 from tests.support.databases import Databases
 from tests.support.live import LivePair
+from tests.support.session import REPO, TMP_ROOT
 from tests.support.twins import Twins, TwinsFactory, app_settings
 
 

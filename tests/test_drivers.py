@@ -41,8 +41,8 @@ from shared_logic.effects import (
 )
 from shared_logic.features.cpu import fibonacci_report
 from shared_logic.sql import STATEMENTS
-from tests.conftest import TMP_ROOT
 from tests.support.databases import Databases
+from tests.support.session import TMP_ROOT
 
 UPSTREAM_TIMEOUT_S = 1.0
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO
+from tests.support.session import REPO
 
 PACKAGES = ("shared_logic", "shell_support", "sync_app", "async_app")
 

@@ -24,9 +24,9 @@ from shared_logic.features.jobs import kinds, lifecycle
 from shared_logic.sql import STATEMENTS
 from shared_logic.validation import ObjectOf
 from tests.clients import Client, FlaskClient, QuartClient
-from tests.conftest import TMP_ROOT
 from tests.parity import Reply
 from tests.support.databases import Databases
+from tests.support.session import TMP_ROOT
 from tests.support.twins import Twins, TwinsFactory, app_settings
 
 JSON = {"Content-Type": "application/json"}

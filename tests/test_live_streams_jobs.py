@@ -34,10 +34,10 @@ import pytest
 
 from benchmarks import procs
 from shared_logic.features.jobs import lifecycle
-from tests.conftest import TMP_ROOT
 from tests.support.databases import Databases
 from tests.support.live import server_env
 from tests.support.processes import SCRIPTS, ServerProcess, start_server
+from tests.support.session import TMP_ROOT
 
 pytestmark = pytest.mark.live
 

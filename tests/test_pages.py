@@ -21,8 +21,8 @@ import pytest
 from shared_logic.config import Settings
 from shared_logic.protocol.sessions import COOKIE_NAME, Session, SessionCodec
 from shell_support.secret_key import MissingSecretKey, resolve_secret_key
-from tests.conftest import TMP_ROOT
 from tests.parity import Reply, assert_same, parse_set_cookie
+from tests.support.session import TMP_ROOT
 from tests.support.twins import Twins, TwinsFactory, app_settings
 
 SECRET = "pages-test-secret"

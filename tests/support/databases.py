@@ -18,8 +18,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import TMP_ROOT
 from tests.support.options import POSTGRES_ENV, postgres_url
+from tests.support.session import TMP_ROOT
 
 Backend = Literal["sqlite", "postgresql"]
 

@@ -12,10 +12,10 @@ import pytest
 
 from benchmarks import procs
 from tests.clients import LiveClient, both
-from tests.conftest import REPO, TMP_ROOT
 from tests.parity import Reply
 from tests.support.databases import Backend, Databases
 from tests.support.processes import SCRIPTS, ServerProcess, start_server
+from tests.support.session import REPO, TMP_ROOT
 from tests.support.twins import SEED
 
 

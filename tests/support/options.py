@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.conftest import _ENV_DATABASE_URL, TMP_ROOT
+from tests.support.session import ENV_DATABASE_URL, TMP_ROOT
 
 POSTGRES_ENV = "TWINPORT_TEST_POSTGRES_URL"
 
@@ -32,8 +32,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def postgres_url(config: pytest.Config) -> str | None:
     """The PostgreSQL server to test on, if one is configured."""
     url = config.getoption("--postgres-url") or os.environ.get(POSTGRES_ENV) or ""
-    if not url and _ENV_DATABASE_URL.startswith(("postgresql://", "postgres://")):
-        url = _ENV_DATABASE_URL
+    if not url and ENV_DATABASE_URL.startswith(("postgresql://", "postgres://")):
+        url = ENV_DATABASE_URL
     return str(url) or None
 
 

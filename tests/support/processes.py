@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks import procs
-from tests.conftest import REPO, TMP_ROOT
+from tests.support.session import REPO, TMP_ROOT
 
 # The virtualenv's scripts (gunicorn, hypercorn), as a user runs them.
 SCRIPTS = Path(sys.executable).parent

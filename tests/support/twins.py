@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pytest
 
 from tests.clients import FlaskClient, Headers, QuartClient, both
-from tests.conftest import TMP_ROOT
 from tests.parity import Compare, Reply, assert_same
 from tests.support.databases import Backend, Databases
+from tests.support.session import TMP_ROOT
 
 if TYPE_CHECKING:
     from flask import Flask
