@@ -21,6 +21,7 @@ from shared_logic.effects import (
     UPSTREAM_INVALID_REPLY,
     UPSTREAM_TIMED_OUT,
     UPSTREAM_UNREACHABLE,
+    CloseSocket,
     Compute,
     DeleteFile,
     Effect,
@@ -32,9 +33,13 @@ from shared_logic.effects import (
     FetchOne,
     Gather,
     HttpGet,
+    NextInput,
     ReadFile,
+    SendText,
     Sleep,
     Submit,
+    Subscribe,
+    Unsubscribe,
     UpstreamFailed,
     UseConnection,
     Workflow,
@@ -167,6 +172,8 @@ class AsyncDriver:
                 return self.submit_job(job)
             case Emit():  # `iterate` performs these; `run` has no client to send them to
                 raise TypeError(f"{effect!r} outside a streaming response")
+            case NextInput() | SendText() | CloseSocket() | Subscribe() | Unsubscribe():
+                raise TypeError(f"{effect!r} outside a WebSocket conversation")
         assert_never(effect)
 
     async def use_connection(self, effect: UseConnection[T], conn: Any) -> T:

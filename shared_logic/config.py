@@ -97,6 +97,14 @@ class Settings:
     job_heartbeat_s: float = 5.0  # a runner refreshes its jobs' heartbeat this often
     job_stale_s: float = 30.0  # a queued/running job without heartbeat this long is orphaned
     job_events_poll_s: float = 0.5  # GET /jobs/<id>/events re-reads the job this often
+    # The live feed (shared_logic/events.py, features/live.py), per process.
+    events_poll_s: float = 0.1  # the hub reads new rows of `events` this often
+    events_retention_s: float = 300.0  # older events are pruned; `since` reaches this far back
+    ws_max_message_bytes: int = 65536  # a bigger client message closes the socket (1009)
+    ws_idle_timeout_s: float = 60.0  # a client silent this long is closed (1000, "idle")
+    ws_max_sockets: int = 256  # open sockets per process; beyond it the handshake gets 503
+    # Origins (scheme://host[:port]) allowed besides the request's own host.
+    ws_allowed_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
@@ -157,8 +165,20 @@ class Settings:
             job_grace_s=_float(env, "TWINPORT_JOB_GRACE_S", defaults.job_grace_s),
             job_heartbeat_s=_float(env, "TWINPORT_JOB_HEARTBEAT_S", defaults.job_heartbeat_s),
             job_stale_s=_float(env, "TWINPORT_JOB_STALE_S", defaults.job_stale_s),
-            job_events_poll_s=_float(
-                env, "TWINPORT_JOB_EVENTS_POLL_S", defaults.job_events_poll_s
+            job_events_poll_s=_float(env, "TWINPORT_JOB_EVENTS_POLL_S", defaults.job_events_poll_s),
+            events_poll_s=_float(env, "TWINPORT_EVENTS_POLL_S", defaults.events_poll_s),
+            events_retention_s=_float(
+                env, "TWINPORT_EVENTS_RETENTION_S", defaults.events_retention_s
+            ),
+            ws_max_message_bytes=_int(
+                env, "TWINPORT_WS_MAX_MESSAGE_BYTES", defaults.ws_max_message_bytes
+            ),
+            ws_idle_timeout_s=_float(env, "TWINPORT_WS_IDLE_TIMEOUT_S", defaults.ws_idle_timeout_s),
+            ws_max_sockets=_int(env, "TWINPORT_WS_MAX_SOCKETS", defaults.ws_max_sockets),
+            ws_allowed_origins=tuple(
+                origin.strip().rstrip("/")
+                for origin in env.get("TWINPORT_WS_ALLOWED_ORIGINS", "").split(",")
+                if origin.strip()
             ),
         )
         return replace(settings, **overrides) if overrides else settings

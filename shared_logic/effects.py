@@ -175,6 +175,77 @@ class Submit(EffectOf[bool]):
     job: Workflow[Any]
 
 
+# ------------------------------------------------------------------ WebSocket conversations
+# A conversation (features/live.py) is a workflow the shell drives with `converse` on one
+# accepted socket; these effects mean nothing outside it (the drivers' `run` refuses them).
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One row of the event log (shared_logic/events.py)."""
+
+    id: int
+    type: str
+    topics: tuple[str, ...]
+    payload: bytes  # JSON, as stored: framed without decoding
+
+
+@dataclass(frozen=True, slots=True)
+class ClientMessage:
+    """A message the client sent: text, or bytes for a binary frame."""
+
+    data: str | bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SocketClosed:
+    """The client closed the socket or went away."""
+
+
+@dataclass(frozen=True, slots=True)
+class TimedOut:
+    """Nothing arrived within the timeout."""
+
+
+Incoming: TypeAlias = ClientMessage | Event | SocketClosed | TimedOut
+
+
+@dataclass(frozen=True, slots=True)
+class NextInput(EffectOf[Incoming]):
+    """Wait up to `timeout_s` for the next client message or subscribed event, whichever
+    comes first; the result says which (or that the socket closed, or the time ran out)."""
+
+    timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class SendText(EffectOf[None]):
+    """Send one text frame; a socket that is gone raises `SocketGone`."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CloseSocket(EffectOf[None]):
+    """Close the socket with this code and reason (at most 123 bytes of UTF-8)."""
+
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe(EffectOf[None]):
+    """Register this socket with the process's hub for `topics`; events published after
+    this returns are delivered through `NextInput`."""
+
+    topics: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe(EffectOf[None]):
+    topics: tuple[str, ...]
+
+
 # Every effect. One left out here is a mypy error where a workflow yields it, and one a
 # driver's `match` misses is an error at its `assert_never`.
 Effect: TypeAlias = (
@@ -192,7 +263,13 @@ Effect: TypeAlias = (
     | ReadFile
     | DeleteFile
     | Submit
+    | NextInput
+    | SendText
+    | CloseSocket
+    | Subscribe
+    | Unsubscribe
 )
+SOCKET_EFFECTS = (NextInput, SendText, CloseSocket, Subscribe, Unsubscribe)
 # Sent `object`, not Any: a result is typed only through `yield from effect`.
 Workflow: TypeAlias = Generator[Effect, object, T]
 
@@ -226,6 +303,10 @@ UPSTREAM_INVALID_REPLY = "invalid reply"
 
 class IntegrityViolation(EffectFailed):
     """A constraint rejected a write (unique key, foreign key, check)."""
+
+
+class SocketGone(EffectFailed):
+    """The WebSocket closed before a frame could be sent."""
 
 
 class StorageFailed(EffectFailed):

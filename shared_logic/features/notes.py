@@ -32,6 +32,7 @@ from shared_logic.effects import (
     UseConnection,
     Workflow,
 )
+from shared_logic.events import note_topics, publish
 from shared_logic.protocol import conditional
 from shared_logic.protocol.bodies import read_json
 from shared_logic.protocol.http import (
@@ -41,7 +42,7 @@ from shared_logic.protocol.http import (
     json_response,
     status_problem,
 )
-from shared_logic.sql import NoteStatements
+from shared_logic.sql import EventStatements, NoteStatements
 from shared_logic.validation import (
     MAX_ID,
     ArrayOf,
@@ -206,19 +207,32 @@ def returning(statement: str, params: Sequence[Any]) -> Workflow[Row | None]:
     return rows[0] if rows else None
 
 
-def insert_note(sql: NoteStatements, fields: Mapping[str, Any]) -> Workflow[Row]:
+def _publish_note(
+    events: EventStatements, type_: str, note: dict[str, Any], *tags: str
+) -> Workflow[None]:
+    """The note's event, in the caller's transaction (shared_logic/events.py)."""
+    yield from publish(events, type_, note_topics(note, *tags), note)
+
+
+def insert_note(
+    sql: NoteStatements, fields: Mapping[str, Any], events: EventStatements
+) -> Workflow[Row]:
+    """Inside a write transaction: the note, its tags and its `note.created` event."""
     stamp = iso_timestamp(time.time())
     tags = orjson.dumps(fields["tags"]).decode()
     row = yield from returning(sql.insert, (fields["title"], fields["body"], tags, stamp, stamp))
     assert row is not None
     if fields["tags"]:
         yield from ExecuteMany(sql.insert_tag, [(row[0], tag) for tag in fields["tags"]])
+    yield from _publish_note(events, "note.created", note_from_row(row))
     return row
 
 
 def create_note(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
     fields = validate_note(read_json(request), partial=False)
-    row = yield from UseConnection(insert_note(ctx.sql.notes, fields), transaction=True, write=True)
+    row = yield from UseConnection(
+        insert_note(ctx.sql.notes, fields, ctx.sql.events), transaction=True, write=True
+    )
     return _note_response(note_from_row(row), 201)
 
 
@@ -274,7 +288,11 @@ def _require_if_match(request: Request) -> str:
 
 
 def _update(
-    sql: NoteStatements, note_id: int, if_match: str, changes: Mapping[str, Any]
+    sql: NoteStatements,
+    events: EventStatements,
+    note_id: int,
+    if_match: str,
+    changes: Mapping[str, Any],
 ) -> Workflow[Row]:
     current = yield from _matched_note(sql, note_id, if_match)
     revision = current["revision"]
@@ -296,6 +314,8 @@ def _update(
         yield from Execute(sql.delete_tags, (note_id,))
         if merged["tags"]:
             yield from ExecuteMany(sql.insert_tag, [(note_id, tag) for tag in merged["tags"]])
+    # Old tags too: a `tag:` subscriber learns that the note left its tag.
+    yield from _publish_note(events, "note.updated", note_from_row(row), *current["tags"])
     return row
 
 
@@ -304,17 +324,22 @@ def update_note(ctx: Context, request: Request, params: Mapping[str, Any]) -> Wo
     if_match = _require_if_match(request)
     changes = validate_note(read_json(request, JSON_BODIES), partial=True)
     row = yield from UseConnection(
-        _update(ctx.sql.notes, note_id, if_match, changes), transaction=True, write=True
+        _update(ctx.sql.notes, ctx.sql.events, note_id, if_match, changes),
+        transaction=True,
+        write=True,
     )
     return _note_response(note_from_row(row))
 
 
-def _delete(sql: NoteStatements, note_id: int, if_match: str) -> Workflow[list[str]]:
-    revision = (yield from _matched_note(sql, note_id, if_match))["revision"]
+def _delete(
+    sql: NoteStatements, events: EventStatements, note_id: int, if_match: str
+) -> Workflow[list[str]]:
+    note = yield from _matched_note(sql, note_id, if_match)
     keys = yield from FetchAll(sql.select_storage_keys, (note_id,))
-    deleted = yield from Execute(sql.delete, (note_id, revision))
+    deleted = yield from Execute(sql.delete, (note_id, note["revision"]))
     if not deleted:  # changed between our read and our write
         raise conditional.stale("note")
+    yield from _publish_note(events, "note.deleted", note)  # the note as it was
     return [key for (key,) in keys]
 
 
@@ -322,7 +347,7 @@ def delete_note(ctx: Context, request: Request, params: Mapping[str, Any]) -> Wo
     note_id = path_id(request, "note_id")
     if_match = _require_if_match(request)
     keys = yield from UseConnection(
-        _delete(ctx.sql.notes, note_id, if_match), transaction=True, write=True
+        _delete(ctx.sql.notes, ctx.sql.events, note_id, if_match), transaction=True, write=True
     )
     # The rows (and their attachments' rows) are gone for good; now their files go too.
     yield from discard_files(ctx, keys)
@@ -331,9 +356,15 @@ def delete_note(ctx: Context, request: Request, params: Mapping[str, Any]) -> Wo
 
 def like_note(ctx: Context, request: Request, params: Mapping[str, Any]) -> Workflow[Response]:
     note_id = path_id(request, "note_id")
-    # A single autocommitted statement: atomic on its own, no transaction needed.
+    note = yield from UseConnection(_like(ctx, note_id), transaction=True, write=True)
+    return json_response({"id": note_id, "likes": note["likes"], "revision": note["revision"]})
+
+
+def _like(ctx: Context, note_id: int) -> Workflow[dict[str, Any]]:
+    # One UPDATE, so concurrent likes serialise on the row; the transaction is for the event.
     row = yield from returning(ctx.sql.notes.like, (note_id,))
     if row is None:
         raise note_not_found(note_id)
-    likes, revision = row
-    return json_response({"id": note_id, "likes": likes, "revision": revision})
+    note = note_from_row(row)
+    yield from _publish_note(ctx.sql.events, "note.liked", note)
+    return note

@@ -220,7 +220,7 @@ def create_note_page(
             ]
             return (yield from _render_list(ctx, session, MAX_ID, values, errors, 422))
         row = yield from UseConnection(
-            notes.insert_note(ctx.sql.notes, fields), transaction=True, write=True
+            notes.insert_note(ctx.sql.notes, fields, ctx.sql.events), transaction=True, write=True
         )
         flash(session, NOTE_CREATED)
         location = f"/notes/{row[0]}"

@@ -6,8 +6,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from shared_logic.context import Context
 from shared_logic.effects import DatabaseUnavailable, Emit, FetchOne, Row, Sleep, Submit, Workflow
 from shared_logic.features.jobs.kinds import validate_job
@@ -17,6 +15,7 @@ from shared_logic.features.jobs.lifecycle import (
     STATES,
     TERMINAL,
     insert_job,
+    job_view,
     run_job,
     write_alone,
 )
@@ -30,7 +29,7 @@ from shared_logic.protocol.http import (
     status_problem,
 )
 from shared_logic.protocol.sse import STREAM_SLACK_S, event_stream, sse_event
-from shared_logic.validation import MAX_ID, Integer, iso_timestamp
+from shared_logic.validation import MAX_ID, Integer
 
 WAIT_MS = Integer(
     "wait_ms",
@@ -62,27 +61,7 @@ JOB_SCHEMA: dict[str, Any] = {
 }
 
 
-# ------------------------------------------------------------------ views and routes
-def _iso(seconds: float | None) -> str | None:
-    return None if seconds is None else iso_timestamp(seconds)
-
-
-def job_view(row: Row) -> dict[str, Any]:
-    job_id, kind, state, done, total, result, error, created, started, finished = row
-    return {
-        "id": job_id,
-        "kind": kind,
-        "state": state,
-        "progress": {"done": done, "total": total},
-        "result": orjson.loads(result) if result is not None else None,
-        "error": error,
-        "created_at": _iso(created),
-        "started_at": _iso(started),
-        "finished_at": _iso(finished),
-        "links": {"self": f"/jobs/{job_id}", "events": f"/jobs/{job_id}/events"},
-    }
-
-
+# ------------------------------------------------------------------ routes
 def _job_not_found(job_id: int) -> ProblemError:
     return ProblemError(status_problem(404, f"There is no job {job_id}."))
 

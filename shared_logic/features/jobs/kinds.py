@@ -62,7 +62,7 @@ def _run_import(ctx: Context, job_id: int, params: Mapping[str, Any]) -> Workflo
     def batch(start: int) -> Workflow[list[int]]:
         inserted = []
         for fields in documents[start : start + size]:
-            row = yield from notes.insert_note(ctx.sql.notes, fields)
+            row = yield from notes.insert_note(ctx.sql.notes, fields, ctx.sql.events)
             inserted.append(row[0])
         yield from report_progress(ctx, job_id, start + len(inserted), total)
         return inserted

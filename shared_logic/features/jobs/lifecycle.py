@@ -22,12 +22,15 @@ from shared_logic.effects import (
     Execute,
     ExecutorLost,
     FetchAll,
+    FetchOne,
+    Row,
     UseConnection,
     Workflow,
 )
+from shared_logic.events import job_topics, publish
 from shared_logic.protocol.http import ProblemError
 from shared_logic.sql import JobStatements
-from shared_logic.validation import ObjectOf
+from shared_logic.validation import ObjectOf, iso_timestamp
 
 log = logging.getLogger("twinport.jobs")
 
@@ -44,6 +47,27 @@ QUEUE_FULL_RETRY_AFTER_S = 5
 SHUTDOWN_REASON = "The server shut down before the job finished; submit it again."
 ORPHANED_REASON = "The process running the job stopped; submit it again."
 WORKER_LOST_REASON = "The process computing the job stopped; submit it again."
+
+
+def _iso(seconds: float | None) -> str | None:
+    return None if seconds is None else iso_timestamp(seconds)
+
+
+def job_view(row: Row) -> dict[str, Any]:
+    job_id, kind, state, done, total, result, error, created, started, finished = row
+    return {
+        "id": job_id,
+        "kind": kind,
+        "state": state,
+        "progress": {"done": done, "total": total},
+        "result": orjson.loads(result) if result is not None else None,
+        "error": error,
+        "created_at": _iso(created),
+        "started_at": _iso(started),
+        "finished_at": _iso(finished),
+        "links": {"self": f"/jobs/{job_id}", "events": f"/jobs/{job_id}/events"},
+    }
+
 
 def runner_capacity(settings: Settings) -> int:
     """How many unfinished jobs one process's runner accepts; checks the job settings."""
@@ -68,8 +92,29 @@ class JobKind:
 
 
 def report_progress(ctx: Context, job_id: int, done: int, total: int) -> Workflow[None]:
-    """Record progress (and so a heartbeat): what GET /jobs/<id> and its events show."""
-    yield from write_alone(ctx.sql.jobs.progress, (done, total, time.time(), job_id))
+    """Record progress (and so a heartbeat): what GET /jobs/<id> and its events show.
+
+    Joins the caller's transaction when there is one (an import batch), so progress and
+    its `job.progress` event commit with the work they count.
+    """
+    params = (done, total, time.time(), job_id)
+    yield from UseConnection(
+        _change_and_publish(ctx, job_id, ctx.sql.jobs.progress, params, "job.progress"),
+        transaction=True,
+        write=True,
+    )
+
+
+def _change_and_publish(
+    ctx: Context, job_id: int, statement: str, params: tuple[Any, ...], event: str
+) -> Workflow[int]:
+    """Run a job's UPDATE and, when it changed the row, record the job as it now is."""
+    changed = yield from Execute(statement, params)
+    if changed:
+        row = yield from FetchOne(ctx.sql.jobs.select, (job_id,))
+        if row is not None:
+            yield from publish(ctx.sql.events, event, job_topics(job_id), job_view(row))
+    return changed
 
 
 # ------------------------------------------------------------------ workflows
@@ -114,7 +159,12 @@ def run_job(ctx: Context, job_id: int, kind: JobKind, params: Mapping[str, Any])
         state, payload, error = FAILED, None, "The job hit an unexpected error; it has been logged."
     else:
         state, payload, error = SUCCEEDED, orjson.dumps(result).decode(), None
-    yield from write_alone(sql.finish, (state, payload, error, time.time(), job_id))
+    finish = (state, payload, error, time.time(), job_id)
+    yield from UseConnection(
+        _change_and_publish(ctx, job_id, sql.finish, finish, "job.finished"),
+        transaction=True,
+        write=True,
+    )
 
 
 def heartbeat(sql: JobStatements, owner: str, stale_s: float) -> Workflow[int]:
@@ -137,4 +187,3 @@ def interrupt_owned(sql: JobStatements, owner: str) -> Workflow[int]:
     """On shutdown, after the grace period: this process's unfinished jobs are interrupted."""
     marked: int = yield from write_alone(sql.interrupt_owned, (SHUTDOWN_REASON, time.time(), owner))
     return marked
-
