@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
-from quart import Quart, request
+from quart import Quart, request, websocket
 from quart import Response as QuartResponse
 from quart.globals import request_ctx
 from werkzeug.datastructures import Headers, ImmutableMultiDict
@@ -21,9 +21,11 @@ from werkzeug.exceptions import HTTPException
 from async_app.db import AsyncDatabase, open_database
 from async_app.driver import AsyncDriver
 from async_app.jobs import AsyncJobRunner
+from async_app.live import Inbox, LiveHub
 from async_app.process_policy import cpu_executor, forward_sigterm_to_server
 from shared_logic import config as configuration
 from shared_logic.context import Context
+from shared_logic.features import live
 from shared_logic.protocol.http import (
     HeadLimits,
     Problem,
@@ -36,7 +38,7 @@ from shared_logic.protocol.http import (
     options_reply,
 )
 from shared_logic.routes import ROUTES
-from shared_logic.routing import Route, dispatch
+from shared_logic.routing import SWITCHING_PROTOCOLS, Route, dispatch
 from shared_logic.sql import STATEMENTS, ensure_schema
 from shell_support.startup import create_context, load_settings
 
@@ -73,10 +75,12 @@ class AsyncResources:
         )
         self.jobs = AsyncJobRunner(self._driver, STATEMENTS[self.database.dialect].jobs, settings)
         self._driver.submit_job = self.jobs.submit
+        self.hub = LiveHub(self._driver, STATEMENTS[self.database.dialect].events, settings)
 
     async def close(self) -> None:
         if self._driver is None:
             return
+        await self.hub.shutdown()
         await self.jobs.shutdown()  # first: it needs the database to record what it interrupts
         driver, self._driver = self._driver, None
         driver.new_cpu = None
@@ -157,24 +161,56 @@ class RequestHeadGuard:
         await send({"type": "http.response.body", "body": response.body})
 
 
+async def core_request(route: Route, path_params: Mapping[str, Any], current: Any) -> Request:
+    return Request(
+        current.method,
+        current.path,
+        path_params,
+        current.args if route.params else NO_QUERY,
+        current.headers,
+        await current.get_data(as_text=False) if route.body else b"",
+    )
+
+
 def make_view(
     route: Route, ctx: Context, resources: AsyncResources
 ) -> Callable[..., Awaitable[QuartResponse]]:
     async def view(**path_params: Any) -> QuartResponse:
         current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
-        core_request = Request(
-            current.method,
-            current.path,
-            path_params,
-            current.args if route.params else NO_QUERY,
-            current.headers,
-            await current.get_data(as_text=False) if route.body else b"",
-        )
+        parsed = await core_request(route, path_params, current)
         driver = resources.driver
-        return render(await driver.run(dispatch(route, ctx, core_request)), driver)
+        return render(await driver.run(dispatch(route, ctx, parsed)), driver)
 
     view.__name__ = route.name
     return view
+
+
+def add_socket_route(app: Quart, route: Route, ctx: Context, resources: AsyncResources) -> None:
+    """A WebSocket route: the core decides the handshake, Quart accepts the socket and the
+    driver holds the conversation in this handler task until it closes."""
+    conversation = route.conversation
+    assert conversation is not None
+
+    async def handshake(**path_params: Any) -> QuartResponse | None:
+        current = websocket._get_current_object()  # type: ignore[attr-defined]
+        driver, hub = resources.driver, resources.hub
+        parsed = await core_request(route, path_params, current)
+        decided = await driver.run(dispatch(route, ctx, parsed))
+        if decided.status != SWITCHING_PROTOCOLS:
+            return render(decided)  # an HTTP reply instead of the upgrade
+        if not hub.reserve():
+            return render(live.too_many_sockets())
+        inbox = Inbox(current, hub)
+        try:
+            await current.accept()
+            await driver.converse(conversation(ctx), inbox)
+        finally:  # also when Quart cancels this task because the client went away
+            await inbox.stop()
+            hub.forget(inbox)
+            hub.release()
+        return None
+
+    app.add_websocket(route.path, route.name, handshake)
 
 
 class TwinportQuart(Quart):
@@ -208,12 +244,16 @@ def create_app(config: configuration.Settings | Mapping[str, Any] | None = None)
         await resources.open()
         await resources.driver.run(ensure_schema(ctx.sql, random.Random(settings.random_seed)))
         await resources.jobs.start()
+        await resources.hub.start()
 
     @app.after_serving
     async def close_resources() -> None:
         await resources.close()
 
     for route in ROUTES:
+        if route.conversation is not None:
+            add_socket_route(app, route, ctx, resources)
+            continue
         app.add_url_rule(
             route.path, route.name, make_view(route, ctx, resources), methods=[route.method]
         )

@@ -12,7 +12,7 @@ from concurrent.futures import Executor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import suppress
 from functools import partial
-from typing import Any, TypeVar, assert_never
+from typing import Any, Protocol, TypeVar, assert_never
 
 import aiohttp
 
@@ -33,6 +33,7 @@ from shared_logic.effects import (
     FetchOne,
     Gather,
     HttpGet,
+    Incoming,
     NextInput,
     ReadFile,
     SendText,
@@ -51,6 +52,20 @@ from shell_support.db_errors import translated_errors
 
 T = TypeVar("T")
 DATABASE_EFFECTS = (FetchOne, FetchAll, Execute, ExecuteMany)
+
+
+class Socket(Protocol):
+    """An accepted WebSocket and its place in the hub (async_app/live.py)."""
+
+    async def next_input(self, timeout_s: float) -> Incoming: ...
+
+    async def send_text(self, text: str) -> None: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+    def subscribe(self, topics: tuple[str, ...]) -> None: ...
+
+    def unsubscribe(self, topics: tuple[str, ...]) -> None: ...
 
 
 class AsyncDriver:
@@ -102,6 +117,39 @@ class AsyncDriver:
                     value, error = None, exc
         finally:
             stream.close()
+
+    async def converse(self, conversation: Workflow[None], socket: Socket) -> None:
+        """Drive a WebSocket conversation on `socket`, in this (handler) task."""
+        value: Any = None
+        error: BaseException | None = None
+        try:
+            while True:
+                try:
+                    effect = (
+                        conversation.throw(error) if error is not None else conversation.send(value)
+                    )
+                except StopIteration:
+                    return
+                try:
+                    value, error = await self.perform_on(socket, effect), None
+                except Exception as exc:
+                    value, error = None, exc
+        finally:
+            conversation.close()
+
+    async def perform_on(self, socket: Socket, effect: Effect) -> Any:
+        match effect:
+            case NextInput(timeout_s):
+                return await socket.next_input(timeout_s)
+            case SendText(text):
+                return await socket.send_text(text)
+            case CloseSocket(code, reason):
+                return await socket.close(code, reason)
+            case Subscribe(topics):
+                return socket.subscribe(topics)
+            case Unsubscribe(topics):
+                return socket.unsubscribe(topics)
+        return await self.perform(effect)
 
     async def perform(self, effect: Effect, conn: Any = None) -> Any:
         if isinstance(effect, UseConnection):

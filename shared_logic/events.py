@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
-from shared_logic.effects import Event, Execute, FetchAll, FetchOne, Row, Workflow
+from shared_logic.effects import Event, Execute, FetchAll, FetchOne, Row, UseConnection, Workflow
 from shared_logic.sql import EventStatements
 
 K = TypeVar("K", bound=Hashable)
@@ -86,11 +86,15 @@ def poll(sql: EventStatements, state: PollState, retention_s: float) -> Workflow
     now = time.time()
     if now >= state.next_prune:
         state.next_prune = now + min(PRUNE_EVERY_S, retention_s)
-        yield from Execute(sql.prune, (now - retention_s,))
+        yield from UseConnection(_prune(sql, now - retention_s), transaction=True, write=True)
     events = yield from events_after(sql, state.last)
     if events:
         state.last = events[-1].id
     return events
+
+
+def _prune(sql: EventStatements, before: float) -> Workflow[int]:
+    return (yield from Execute(sql.prune, (before,)))
 
 
 @dataclass(slots=True)

@@ -17,6 +17,7 @@ from shared_logic.effects import Workflow
 from shared_logic.features import (
     attachments,
     health,
+    live,
     notes,
     pages,
     techempower,
@@ -420,6 +421,22 @@ ROUTES: tuple[Route, ...] = (
             404: Reply("No such job", PROBLEM_JSON),
             **DB_DOWN,
         },
+    ),
+    Route(
+        "live",
+        "GET",
+        "/ws/live",
+        live.handshake,
+        "Live feed (WebSocket): note and job events by topic, as JSON text frames"
+        " (README, docs/porting.md)",
+        "live",
+        replies={
+            101: Reply("Switching Protocols: the conversation runs on the socket", None),
+            400: Reply("Not a WebSocket handshake (a plain GET)", PROBLEM_JSON),
+            403: Reply("The Origin is neither this host nor allowed", PROBLEM_JSON),
+            503: Reply("This process holds its limit of open sockets", PROBLEM_JSON),
+        },
+        conversation=live.conversation,
     ),
     Route(
         "healthz",

@@ -22,6 +22,10 @@ from shared_logic.protocol.http import (
 from shared_logic.validation import QueryParam, parse_query
 
 Handler = Callable[[Context, Request, Mapping[str, Any]], Workflow[Response]]
+# A WebSocket conversation (features/live.py): driven on the accepted socket.
+Conversation = Callable[[Context], Workflow[None]]
+# What a WebSocket route's handler answers to accept the handshake; anything else refuses it.
+SWITCHING_PROTOCOLS = 101
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,10 @@ class Route:
     # Documentation of the request body (for /openapi.json): media type -> JSON Schema.
     accepts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     headers: tuple[Header, ...] = ()
+    # Set for a WebSocket route: the shells register it as one (Flask through flask-sock,
+    # Quart with add_websocket). `handler` then decides the handshake (101 accepts it, a
+    # problem refuses it) and the shell drives `conversation` on the accepted socket.
+    conversation: Conversation | None = None
 
 
 NO_PARAMS: Mapping[str, Any] = {}

@@ -19,11 +19,13 @@ import httpx
 from flask import Flask, request
 from flask import Response as FlaskResponse
 from flask.globals import request_ctx
+from flask_sock import Sock
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from shared_logic import config as configuration
 from shared_logic.context import Context
+from shared_logic.features import live
 from shared_logic.protocol.http import (
     HeadLimits,
     Problem,
@@ -36,12 +38,13 @@ from shared_logic.protocol.http import (
     options_reply,
 )
 from shared_logic.routes import ROUTES
-from shared_logic.routing import Route, dispatch
+from shared_logic.routing import SWITCHING_PROTOCOLS, Route, dispatch
 from shared_logic.sql import STATEMENTS, ensure_schema
 from shell_support.startup import create_context, load_settings
 from sync_app.db import Database, open_database
 from sync_app.driver import Driver
 from sync_app.jobs import JobRunner
+from sync_app.live import Inbox, LiveHub
 
 log = logging.getLogger("twinport.sync_app")
 
@@ -61,12 +64,14 @@ class Resources:
         self.driver = Driver(self.database, self.http, self.fanout)
         self.jobs = JobRunner(self.driver, STATEMENTS[self.database.dialect].jobs, settings)
         self.driver.submit_job = self.jobs.submit
+        self.hub = LiveHub(self.driver, STATEMENTS[self.database.dialect].events, settings)
         self.closed = False
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
+        self.hub.shutdown()
         self.jobs.shutdown()  # first: it needs the database to record what it interrupts
         self.fanout.shutdown(wait=False, cancel_futures=True)
         self.http.close()
@@ -163,21 +168,61 @@ class RequestHeadGuard:
         return render_problem(problem)(environ, start_response)
 
 
+def core_request(route: Route, path_params: Mapping[str, Any]) -> Request:
+    current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
+    return Request(
+        current.method,
+        current.path,
+        path_params,
+        current.args if route.params else NO_QUERY,
+        current.headers,
+        read_body(current) if route.body else b"",
+    )
+
+
 def make_view(route: Route, ctx: Context, driver: Driver) -> Callable[..., FlaskResponse]:
     def view(**path_params: Any) -> FlaskResponse:
-        current = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
-        core_request = Request(
-            current.method,
-            current.path,
-            path_params,
-            current.args if route.params else NO_QUERY,
-            current.headers,
-            read_body(current) if route.body else b"",
-        )
-        return render(driver.run(dispatch(route, ctx, core_request)), driver)
+        return render(driver.run(dispatch(route, ctx, core_request(route, path_params))), driver)
 
     view.__name__ = route.name
     return view
+
+
+def add_socket_route(
+    app: Flask, sock: Sock, route: Route, ctx: Context, resources: Resources
+) -> None:
+    """A WebSocket route: the core decides the handshake, flask-sock accepts the socket
+    (simple-websocket on Gunicorn's socket) and the driver holds the conversation on this
+    request thread until it closes."""
+    conversation = route.conversation
+    assert conversation is not None
+    driver, hub = resources.driver, resources.hub
+
+    def accepted(ws: Any, **path_params: Any) -> None:
+        inbox = Inbox(ws, hub)
+        try:
+            driver.converse(conversation(ctx), inbox)
+        finally:
+            hub.forget(inbox)
+
+    accepted.__name__ = route.name
+    sock.route(route.path)(accepted)
+    # flask-sock completes the handshake before its view runs, so a refusal (403, 503)
+    # must come first: the core's handshake wraps the view flask-sock registered.
+    accept = app.view_functions[route.name]
+
+    def handshake(**path_params: Any) -> Any:
+        decided = driver.run(dispatch(route, ctx, core_request(route, path_params)))
+        if decided.status != SWITCHING_PROTOCOLS:
+            return render(decided)
+        if not hub.reserve():
+            return render(live.too_many_sockets())
+        try:
+            return accept(**path_params)  # returns once the socket has closed
+        finally:
+            hub.release()
+
+    app.view_functions[route.name] = handshake
 
 
 class TwinportFlask(Flask):
@@ -205,8 +250,16 @@ def create_app(config: configuration.Settings | Mapping[str, Any] | None = None)
     app.extensions["twinport"] = resources
     resources.driver.run(ensure_schema(ctx.sql, random.Random(settings.random_seed)))
     resources.jobs.start()
+    resources.hub.start()
 
+    # simple-websocket's own limit, 4x ours in characters: a message it refuses is one the
+    # core would refuse too (1009), so the core decides every smaller one.
+    app.config["SOCK_SERVER_OPTIONS"] = {"max_message_size": 4 * settings.ws_max_message_bytes}
+    sock = Sock(app)
     for route in ROUTES:
+        if route.conversation is not None:
+            add_socket_route(app, sock, route, ctx, resources)
+            continue
         app.add_url_rule(
             route.path, route.name, make_view(route, ctx, resources.driver), methods=[route.method]
         )

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from typing import Any, TypeVar, assert_never
+from typing import Any, Protocol, TypeVar, assert_never
 
 import httpx
 
@@ -29,6 +29,7 @@ from shared_logic.effects import (
     FetchOne,
     Gather,
     HttpGet,
+    Incoming,
     NextInput,
     ReadFile,
     SendText,
@@ -48,6 +49,20 @@ from sync_app.db import Database
 
 T = TypeVar("T")
 DATABASE_EFFECTS = (FetchOne, FetchAll, Execute, ExecuteMany)
+
+
+class Socket(Protocol):
+    """An accepted WebSocket and its place in the hub (sync_app/live.py)."""
+
+    def next_input(self, timeout_s: float) -> Incoming: ...
+
+    def send_text(self, text: str) -> None: ...
+
+    def close(self, code: int, reason: str) -> None: ...
+
+    def subscribe(self, topics: tuple[str, ...]) -> None: ...
+
+    def unsubscribe(self, topics: tuple[str, ...]) -> None: ...
 
 
 class Driver:
@@ -92,6 +107,39 @@ class Driver:
                     value, error = None, exc
         finally:
             stream.close()
+
+    def converse(self, conversation: Workflow[None], socket: Socket) -> None:
+        """Drive a WebSocket conversation on `socket`, on this (request) thread."""
+        value: Any = None
+        error: BaseException | None = None
+        try:
+            while True:
+                try:
+                    effect = (
+                        conversation.throw(error) if error is not None else conversation.send(value)
+                    )
+                except StopIteration:
+                    return
+                try:
+                    value, error = self.perform_on(socket, effect), None
+                except Exception as exc:
+                    value, error = None, exc
+        finally:
+            conversation.close()
+
+    def perform_on(self, socket: Socket, effect: Effect) -> Any:
+        match effect:
+            case NextInput(timeout_s):
+                return socket.next_input(timeout_s)
+            case SendText(text):
+                return socket.send_text(text)
+            case CloseSocket(code, reason):
+                return socket.close(code, reason)
+            case Subscribe(topics):
+                return socket.subscribe(topics)
+            case Unsubscribe(topics):
+                return socket.unsubscribe(topics)
+        return self.perform(effect)
 
     def perform(self, effect: Effect, conn: Any = None) -> Any:
         if isinstance(effect, UseConnection):

@@ -562,6 +562,10 @@ CASES: tuple[Case, ...] = (
     Case("notes-page-post-bad-utf8-400", "POST", "/notes", 400, content_type=HTML,
          headers={"Content-Type": "application/x-www-form-urlencoded"}, body=b"title=%FF"),
     # operations
+    # The WebSocket route (conversations: tests/test_live_feed.py); a plain GET is no
+    # handshake, and both frameworks refuse it the same way (werkzeug's WebsocketMismatch).
+    Case("live-plain-get-400", "GET", "/ws/live", 400, content_type=PROBLEM,
+         check=problem(400)),
     Case("healthz", "GET", "/healthz", 200, content_type=JSON, check=json_equals({"status": "ok"})),
     Case("readyz", "GET", "/readyz", 200, content_type=JSON, check=json_has(status="ready")),
     Case(
