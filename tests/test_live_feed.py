@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -97,15 +98,17 @@ def ws_url(base: str) -> str:
     return "ws" + base.removeprefix("http") + "/ws/live"
 
 
-def open_socket(base: str, **kwargs: Any) -> ClientConnection:
-    return connect(ws_url(base), open_timeout=WAIT_S, close_timeout=WAIT_S, max_size=None,
-                   **kwargs)
+def open_socket(base: str, close_timeout: float = WAIT_S) -> ClientConnection:
+    return connect(ws_url(base), open_timeout=WAIT_S, close_timeout=close_timeout,
+                   max_size=None)
 
 
-def talk_live(base: str, talk: Talk) -> tuple[list[str], tuple[int, str] | None]:
+def talk_live(
+    base: str, talk: Talk, close_timeout: float = WAIT_S
+) -> tuple[list[str], tuple[int, str] | None]:
     """Run `talk` over a real socket; what came back, and the close (code, reason)."""
     received: list[str] = []
-    with open_socket(base) as ws:
+    with open_socket(base, close_timeout) as ws:
         for message in talk.sends:
             ws.send(message)
         for _ in talk.expects:
@@ -129,9 +132,33 @@ def hubs_are_empty(app: Any) -> bool:
     return len(hub.index) == 0 and hub.open_sockets == 0
 
 
-# ------------------------------------------------------------------ in process (Quart)
+# ------------------------------------------------------------------ in process
+# Rows the Flask app cannot run under werkzeug's dev server: after a 64 KiB message the
+# server's drain loop and simple-websocket's reader thread both read the socket, and in
+# about two runs of five the client never sees the close. Gunicorn runs it (test_conversation_live;
+# 150 of 150 in a loop).
+NOT_ON_WERKZEUG = {"too-big-1009"}
+
+@contextlib.contextmanager
+def served(app: Any) -> Iterator[str]:
+    """The in-process Flask app behind werkzeug's threaded server (Flask has no WebSocket
+    test client; simple-websocket takes werkzeug's socket as it takes Gunicorn's)."""
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(WAIT_S)
+
+
 @pytest.mark.parametrize("talk", TALKS, ids=lambda t: t.id)
 async def test_conversation_in_process(twins: Twins, talk: Talk) -> None:
+    """Quart through its test client; Flask through werkzeug's server (sockets of its own);
+    afterwards neither hub holds a subscription or counts a socket."""
     from quart.testing.connections import WebsocketDisconnectError
 
     client = twins.quart_app.test_client()
@@ -144,7 +171,14 @@ async def test_conversation_in_process(twins: Twins, talk: Talk) -> None:
             with pytest.raises(WebsocketDisconnectError) as closed:
                 await asyncio.wait_for(ws.receive(), WAIT_S)
             assert closed.value.args[0] == talk.close[0]  # the test client drops the reason
+    if talk.id not in NOT_ON_WERKZEUG:
+        with served(twins.flask_app) as base:
+            # After a close werkzeug's dev server drains the connection until EOF
+            # (serving.py), so the client ends TCP itself 1 s after the close handshake.
+            got = await asyncio.to_thread(talk_live, base, talk, 1.0)
+            assert got == (list(talk.expects), talk.close)
     await _until(lambda: hubs_are_empty(twins.quart_app))
+    await _until(lambda: hubs_are_empty(twins.flask_app))
 
 
 async def _until(condition: Any) -> None:
@@ -167,6 +201,27 @@ async def test_idle_client_is_closed_in_process(twins_factory: TwinsFactory) -> 
         with pytest.raises(WebsocketDisconnectError) as closed:
             await asyncio.wait_for(ws.receive(), WAIT_S)
         assert closed.value.args[0] == 1000
+
+
+async def test_job_events_reach_a_job_subscriber_in_process(twins_factory: TwinsFactory) -> None:
+    async with twins_factory(events_poll_s=0.02) as twins:
+        client = twins.quart_app.test_client()
+        reply = await client.post("/jobs", json={"kind": "sleep",
+                                                 "params": {"steps": 2, "step_ms": 200}})
+        job_id = (await reply.get_json())["id"]
+        async with client.websocket("/ws/live") as ws:
+            # `since: 0`: whatever the job already did is replayed, the rest arrives live.
+            await ws.send(json.dumps({"op": "subscribe", "topics": [f"job:{job_id}"],
+                                      "since": 0}))
+            assert orjson.loads(await ws.receive())["type"] == "subscribed"
+            frames = []
+            while not frames or frames[-1]["event"] != "job.finished":
+                frames.append(orjson.loads(await asyncio.wait_for(ws.receive(), WAIT_S)))
+        assert [f["data"]["progress"]["done"] for f in frames[:-1]] == [0, 1, 2]
+        assert {f["event"] for f in frames[:-1]} == {"job.progress"}
+        assert frames[-1]["data"]["state"] == "succeeded"
+        assert all(f["topics"] == [f"job:{job_id}"] for f in frames)
+        assert [f["id"] for f in frames] == sorted({f["id"] for f in frames})
 
 
 async def test_event_reaches_subscriber_in_process(twins_factory: TwinsFactory) -> None:
