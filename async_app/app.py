@@ -73,7 +73,7 @@ class AsyncResources:
         self._driver = AsyncDriver(
             self.database, self.http, cpu_executor(settings), lambda: cpu_executor(settings)
         )
-        self.jobs = AsyncJobRunner(self._driver, STATEMENTS[self.database.dialect].jobs, settings)
+        self.jobs = AsyncJobRunner(self._driver, STATEMENTS[self.database.dialect], settings)
         self._driver.submit_job = self.jobs.submit
         self.hub = LiveHub(self._driver, STATEMENTS[self.database.dialect].events, settings)
 

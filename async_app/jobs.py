@@ -15,7 +15,7 @@ from async_app.driver import AsyncDriver
 from shared_logic.config import Settings
 from shared_logic.effects import Workflow
 from shared_logic.features.jobs import lifecycle
-from shared_logic.sql import JobStatements
+from shared_logic.sql import Statements
 from shell_support.worker import worker_id
 
 log = logging.getLogger("twinport.async_app.jobs")
@@ -24,7 +24,7 @@ log = logging.getLogger("twinport.async_app.jobs")
 class AsyncJobRunner:
     """At most `job_workers` jobs run at once and `job_queue_size` more wait; more is refused."""
 
-    def __init__(self, driver: AsyncDriver, sql: JobStatements, settings: Settings) -> None:
+    def __init__(self, driver: AsyncDriver, sql: Statements, settings: Settings) -> None:
         self.capacity = lifecycle.runner_capacity(settings)
         self.driver = driver
         self.sql = sql

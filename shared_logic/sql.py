@@ -164,13 +164,14 @@ class JobStatements:
                 " WHERE id = ? AND state = 'running'"
             ),
             heartbeat=q(f"UPDATE jobs SET heartbeat_at = ? WHERE owner = ? AND {_UNFINISHED}"),
+            # RETURNING: each interrupted job gets its `job.finished` event.
             interrupt_owned=q(
                 "UPDATE jobs SET state = 'interrupted', error = ?, finished_at = ?"
-                f" WHERE owner = ? AND {_UNFINISHED}"
+                f" WHERE owner = ? AND {_UNFINISHED} RETURNING id"
             ),
             interrupt_stale=q(
                 "UPDATE jobs SET state = 'interrupted', error = ?, finished_at = ?"
-                f" WHERE {_UNFINISHED} AND heartbeat_at < ?"
+                f" WHERE {_UNFINISHED} AND heartbeat_at < ? RETURNING id"
             ),
         )
 

@@ -62,7 +62,7 @@ class Resources:
         self.http = httpx.Client(limits=limits, timeout=settings.upstream_timeout_s)
         self.fanout = ThreadPoolExecutor(settings.fanout_threads, thread_name_prefix="fanout")
         self.driver = Driver(self.database, self.http, self.fanout)
-        self.jobs = JobRunner(self.driver, STATEMENTS[self.database.dialect].jobs, settings)
+        self.jobs = JobRunner(self.driver, STATEMENTS[self.database.dialect], settings)
         self.driver.submit_job = self.jobs.submit
         self.hub = LiveHub(self.driver, STATEMENTS[self.database.dialect].events, settings)
         self.closed = False

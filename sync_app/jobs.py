@@ -18,7 +18,7 @@ from typing import Any
 from shared_logic.config import Settings
 from shared_logic.effects import Workflow
 from shared_logic.features.jobs import lifecycle
-from shared_logic.sql import JobStatements
+from shared_logic.sql import Statements
 from shell_support.worker import worker_id
 from sync_app.driver import Driver
 
@@ -28,7 +28,7 @@ log = logging.getLogger("twinport.sync_app.jobs")
 class JobRunner:
     """At most `job_workers` jobs run at once and `job_queue_size` more wait; more is refused."""
 
-    def __init__(self, driver: Driver, sql: JobStatements, settings: Settings) -> None:
+    def __init__(self, driver: Driver, sql: Statements, settings: Settings) -> None:
         self.capacity = lifecycle.runner_capacity(settings)
         self.driver = driver
         self.sql = sql

@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from shared_logic.effects import ExecutorLost, FetchAll, UseConnection, Workflow
+from shared_logic.events import events_after
 from shared_logic.features.cpu import fibonacci_report
 from shared_logic.features.jobs import kinds, lifecycle
 from shared_logic.sql import STATEMENTS
@@ -350,8 +351,18 @@ async def test_startup_interrupts_orphaned_jobs_but_not_a_live_workers(
     async with one_app(kind, url, instance) as client:  # this start-up runs the recovery
         dead = (await client.request("GET", "/jobs/1")).json()
         alive = (await client.request("GET", "/jobs/2")).json()
+        app = client.app if isinstance(client, FlaskClient) else client.test_app.app
+        driver = app.extensions["twinport"].driver
+        logged = events_after(STATEMENTS[backend].events, 0)
+        if kind == "flask":
+            logged_events = await asyncio.to_thread(driver.run, logged)
+        else:
+            logged_events = await driver.run(logged)
     assert dead["state"] == "interrupted" and dead["error"] == lifecycle.ORPHANED_REASON, dead
     assert alive["state"] == "running", alive  # its owner's heartbeat is fresh: not stolen
+    # A job:<id> subscriber learns it ended, as it would of any other end.
+    assert [(e.type, e.topics) for e in logged_events] == [("job.finished", ("job:1",))]
+    assert orjson.loads(logged_events[0].payload)["state"] == "interrupted"
 
 
 @pytest.mark.parametrize(
@@ -366,7 +377,7 @@ def test_job_settings_are_checked(bad: dict[str, Any]) -> None:
     settings = dataclasses.replace(Settings(), **bad)
     for runner in (JobRunner, AsyncJobRunner):
         with pytest.raises(ValueError):
-            runner(None, STATEMENTS["sqlite"].jobs, settings)  # type: ignore[arg-type]
+            runner(None, STATEMENTS["sqlite"], settings)  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------ the Submit effect

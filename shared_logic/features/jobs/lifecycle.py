@@ -29,7 +29,7 @@ from shared_logic.effects import (
 )
 from shared_logic.events import job_topics, publish
 from shared_logic.protocol.http import ProblemError
-from shared_logic.sql import JobStatements
+from shared_logic.sql import Statements
 from shared_logic.validation import ObjectOf, iso_timestamp
 
 log = logging.getLogger("twinport.jobs")
@@ -167,7 +167,7 @@ def run_job(ctx: Context, job_id: int, kind: JobKind, params: Mapping[str, Any])
     )
 
 
-def heartbeat(sql: JobStatements, owner: str, stale_s: float) -> Workflow[int]:
+def heartbeat(sql: Statements, owner: str, stale_s: float) -> Workflow[int]:
     """A runner's periodic tick (and its start-up recovery).
 
     Refreshes the heartbeat of the jobs `owner` holds, then marks interrupted every
@@ -176,14 +176,31 @@ def heartbeat(sql: JobStatements, owner: str, stale_s: float) -> Workflow[int]:
     a worker starting up does not steal its siblings' jobs. Returns how many it marked.
     """
     now = time.time()
-    yield from write_alone(sql.heartbeat, (now, owner))
-    marked: int = yield from write_alone(sql.interrupt_stale, (ORPHANED_REASON, now, now - stale_s))
+    yield from write_alone(sql.jobs.heartbeat, (now, owner))
+    marked = yield from _interrupt(
+        sql, sql.jobs.interrupt_stale, (ORPHANED_REASON, now, now - stale_s)
+    )
     if marked:
         log.warning("marked %d orphaned job(s) interrupted", marked)
     return marked
 
 
-def interrupt_owned(sql: JobStatements, owner: str) -> Workflow[int]:
+def interrupt_owned(sql: Statements, owner: str) -> Workflow[int]:
     """On shutdown, after the grace period: this process's unfinished jobs are interrupted."""
-    marked: int = yield from write_alone(sql.interrupt_owned, (SHUTDOWN_REASON, time.time(), owner))
-    return marked
+    return (
+        yield from _interrupt(sql, sql.jobs.interrupt_owned, (SHUTDOWN_REASON, time.time(), owner))
+    )
+
+
+def _interrupt(sql: Statements, statement: str, params: tuple[Any, ...]) -> Workflow[int]:
+    """Mark jobs interrupted, each with its `job.finished` event, in one transaction."""
+
+    def steps() -> Workflow[int]:
+        rows = yield from FetchAll(statement, params)  # RETURNING id
+        for (job_id,) in rows:
+            row = yield from FetchOne(sql.jobs.select, (job_id,))
+            if row is not None:
+                yield from publish(sql.events, "job.finished", job_topics(job_id), job_view(row))
+        return len(rows)
+
+    return (yield from UseConnection(steps(), transaction=True, write=True))
