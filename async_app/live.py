@@ -21,6 +21,7 @@ from shared_logic.effects import (
     ClientMessage,
     Event,
     Incoming,
+    Lagging,
     SocketClosed,
     SocketGone,
     TimedOut,
@@ -92,12 +93,20 @@ class Inbox:
         self.ws = ws
         self.hub = hub
         self.events: asyncio.Queue[Incoming] = asyncio.Queue()
+        self.lagging = False
         self._reader: asyncio.Task[None] | None = None
 
     def deliver(self, event: Event) -> None:
-        self.events.put_nowait(event)
+        if self.events.qsize() >= self.hub.settings.ws_max_queued_events:
+            if not self.lagging:  # the conversation closes the socket; nothing more is queued
+                self.lagging = True
+                self.events.put_nowait(Lagging())  # wakes a waiting next_input
+        elif not self.lagging:
+            self.events.put_nowait(event)
 
     async def next_input(self, timeout_s: float) -> Incoming:
+        if self.lagging:
+            return Lagging()
         if self._reader is None:
             self._reader = asyncio.create_task(self._read())
         try:

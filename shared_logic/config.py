@@ -103,6 +103,8 @@ class Settings:
     ws_max_message_bytes: int = 65536  # a bigger client message closes the socket (1009)
     ws_idle_timeout_s: float = 60.0  # a client silent this long is closed (1000, "idle")
     ws_max_sockets: int = 256  # open sockets per process; beyond it the handshake gets 503
+    # Events waiting for one socket (a client reading too slowly); past it: close 1013.
+    ws_max_queued_events: int = 1000
     # Origins (scheme://host[:port]) allowed besides the request's own host.
     ws_allowed_origins: tuple[str, ...] = ()
 
@@ -175,6 +177,9 @@ class Settings:
             ),
             ws_idle_timeout_s=_float(env, "TWINPORT_WS_IDLE_TIMEOUT_S", defaults.ws_idle_timeout_s),
             ws_max_sockets=_int(env, "TWINPORT_WS_MAX_SOCKETS", defaults.ws_max_sockets),
+            ws_max_queued_events=_int(
+                env, "TWINPORT_WS_MAX_QUEUED_EVENTS", defaults.ws_max_queued_events
+            ),
             ws_allowed_origins=tuple(
                 origin.strip().rstrip("/")
                 for origin in env.get("TWINPORT_WS_ALLOWED_ORIGINS", "").split(",")

@@ -207,7 +207,13 @@ class TimedOut:
     """Nothing arrived within the timeout."""
 
 
-Incoming: TypeAlias = ClientMessage | Event | SocketClosed | TimedOut
+@dataclass(frozen=True, slots=True)
+class Lagging:
+    """More events wait for this socket than `ws_max_queued_events`: the client reads too
+    slowly, and the hub has stopped queuing for it."""
+
+
+Incoming: TypeAlias = ClientMessage | Event | SocketClosed | TimedOut | Lagging
 
 
 @dataclass(frozen=True, slots=True)

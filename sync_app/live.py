@@ -22,6 +22,7 @@ from shared_logic.effects import (
     ClientMessage,
     Event,
     Incoming,
+    Lagging,
     SocketClosed,
     SocketGone,
     TimedOut,
@@ -109,9 +110,13 @@ class Inbox:
         self.ws = ws
         self.hub = hub
         self.events: queue.SimpleQueue[Event] = queue.SimpleQueue()
+        self.lagging = False
 
     def deliver(self, event: Event) -> None:  # on the poller thread
-        self.events.put(event)
+        if self.lagging or self.events.qsize() >= self.hub.settings.ws_max_queued_events:
+            self.lagging = True  # the conversation closes the socket; nothing more is queued
+        else:
+            self.events.put(event)
         self.ws.event.set()
 
     def next_input(self, timeout_s: float) -> Incoming:
@@ -119,6 +124,8 @@ class Inbox:
         deadline = time.monotonic() + timeout_s
         while True:
             ws.event.clear()  # before looking: a message arriving after this sets it again
+            if self.lagging:
+                return Lagging()
             if ws.input_buffer:
                 return ClientMessage(ws.input_buffer.pop(0))
             try:

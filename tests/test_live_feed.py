@@ -16,7 +16,8 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import httpx
 import orjson
@@ -24,11 +25,12 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from benchmarks import procs
+from shared_logic.config import Settings
+from shared_logic.effects import CloseSocket, Event, Lagging, NextInput
 from shared_logic.features import live
 from tests.support.databases import Backend, Databases
-from tests.support.live import LivePair, server_env
-from tests.support.processes import SCRIPTS, ServerProcess, start_server
+from tests.support.live import GUNICORN, LivePair, server_env, start_servers
+from tests.support.processes import SCRIPTS, ServerProcess
 from tests.support.session import TMP_ROOT
 from tests.support.twins import Twins, TwinsFactory
 
@@ -265,6 +267,44 @@ async def test_socket_limit_refuses_with_503_alike(twins_factory: TwinsFactory) 
         assert flask[0] == 503 and orjson.loads(flask[1])["status"] == 503
 
 
+# ------------------------------------------------------------------ a client reading too slowly
+class FakeSimpleWebsocket:
+    """What sync_app.live.Inbox uses of simple-websocket's Server."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.input_buffer: list[str] = []
+        self.connected = True
+
+
+def test_a_lagging_socket_is_told_so_in_both_shells() -> None:
+    from async_app.live import Inbox as AsyncInbox
+    from sync_app.live import Inbox
+
+    hub = SimpleNamespace(settings=Settings(ws_max_queued_events=2))
+    events = [Event(i, "note.created", ("notes",), b"{}") for i in (1, 2, 3, 4)]
+    inbox = Inbox(FakeSimpleWebsocket(), hub)  # type: ignore[arg-type]
+    for event in events:
+        inbox.deliver(event)
+    assert isinstance(inbox.next_input(WAIT_S), Lagging)
+
+    async def on_a_loop() -> Any:
+        inbox = AsyncInbox(object(), hub)  # type: ignore[arg-type]
+        inbox._reader = asyncio.create_task(asyncio.sleep(WAIT_S))  # no client messages
+        for event in events:
+            inbox.deliver(event)
+        try:
+            return await inbox.next_input(WAIT_S)
+        finally:
+            await inbox.stop()
+
+    assert isinstance(asyncio.run(on_a_loop()), Lagging)
+
+    conversation = live.conversation(cast(Any, SimpleNamespace(settings=Settings())))
+    assert isinstance(next(conversation), NextInput)
+    assert conversation.send(Lagging()) == CloseSocket(1013, live.LAGGING)
+
+
 def test_origin_rules() -> None:
     allowed = ("https://app.example",)
     assert live.origin_allowed("http://localhost:8000", "localhost:8000", ())
@@ -341,15 +381,13 @@ def shared_servers(
     url = databases.new("shared-live")
     servers: dict[str, ServerProcess] = {}
     try:
-        for name, argv in (
-            ("gunicorn", [str(SCRIPTS / "gunicorn"), "-w", "4", "--threads", "2", "sync_app:app"]),
-            ("hypercorn", [str(SCRIPTS / "hypercorn"), "-w", "2", "async_app:app"]),
-        ):
-            port = procs.free_port()
-            env = server_env(url, TMP_ROOT / f"shared-{backend}-{name}", upstream_url)
-            servers[name] = start_server(
-                f"shared-{name}-{backend}", [*argv, "-b", f"127.0.0.1:{port}"], env, port
-            )
+        start_servers(
+            servers,
+            {"gunicorn": GUNICORN,
+             "hypercorn": [str(SCRIPTS / "hypercorn"), "-w", "2", "async_app:app"]},
+            lambda name: server_env(url, TMP_ROOT / f"shared-{backend}-{name}", upstream_url),
+            f"-shared-{backend}",
+        )
         yield servers
     finally:
         for server in servers.values():

@@ -13,7 +13,8 @@ JSON text, decided here, so both apps send the same bytes and close codes:
 - not JSON or not an object: an `error` frame, then close 1007; an unknown op, topic or
   field: an `error` frame, then close 1008, the reason the same in both; a message over
   `ws_max_message_bytes`: close 1009; no client message for `ws_idle_timeout_s`: close
-  1000 "idle".
+  1000 "idle"; more than `ws_max_queued_events` waiting (a client reading too slowly):
+  close 1013, and the client reconnects with `since`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from shared_logic.effects import (
     ClientMessage,
     CloseSocket,
     Event,
+    Lagging,
     NextInput,
     SendText,
     SocketClosed,
@@ -52,8 +54,9 @@ from shared_logic.protocol.http import (
 from shared_logic.routing import SWITCHING_PROTOCOLS
 from shared_logic.validation import MAX_ID, ArrayOf, Integer, Invalid, ObjectOf
 
-NORMAL, INVALID_DATA, POLICY, TOO_BIG = 1000, 1007, 1008, 1009
+NORMAL, INVALID_DATA, POLICY, TOO_BIG, TRY_AGAIN_LATER = 1000, 1007, 1008, 1009, 1013
 IDLE = "idle"
+LAGGING = "too many events waiting; reconnect with since"
 NOT_AN_OBJECT = "a message must be a JSON object"
 TOO_BIG_REASON = "message too big"
 UNKNOWN_OP = "op must be one of subscribe, unsubscribe, ping, echo"
@@ -204,6 +207,9 @@ def conversation(ctx: Context) -> Workflow[None]:
         while True:
             incoming = yield from NextInput(max(0.0, idle_until - time.monotonic()))
             if isinstance(incoming, SocketClosed):
+                return
+            if isinstance(incoming, Lagging):
+                yield from CloseSocket(TRY_AGAIN_LATER, LAGGING)
                 return
             if isinstance(incoming, TimedOut):
                 if time.monotonic() >= idle_until:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,9 @@ from tests.support.databases import Backend, Databases
 from tests.support.processes import SCRIPTS, ServerProcess, start_server
 from tests.support.session import REPO, TMP_ROOT
 from tests.support.twins import SEED
+
+# The documented Gunicorn command (README), as the live suites start it.
+GUNICORN = [str(SCRIPTS / "gunicorn"), "-w", "4", "--threads", "2", "sync_app:app"]
 
 
 @dataclass
@@ -57,21 +60,33 @@ def live_servers(
         pytest.skip("--no-live")
     servers: dict[str, ServerProcess] = {}
     try:
-        for name, argv in (
-            ("gunicorn", [str(SCRIPTS / "gunicorn"), "-w", "4", "--threads", "2", "sync_app:app"]),
-            ("hypercorn", [str(SCRIPTS / "hypercorn"), "async_app:app"]),
-        ):
-            port = procs.free_port()
-            env = server_env(
+        start_servers(
+            servers,
+            {"gunicorn": GUNICORN, "hypercorn": [str(SCRIPTS / "hypercorn"), "async_app:app"]},
+            lambda name: server_env(
                 databases.new(name), TMP_ROOT / f"live-{backend}-{name}", upstream_url
-            )
-            servers[name] = start_server(
-                f"{name}-{backend}", [*argv, "-b", f"127.0.0.1:{port}"], env, port
-            )
+            ),
+            f"-{backend}",
+        )
         yield servers
     finally:
         for server in servers.values():
             server.stop()
+
+
+def start_servers(
+    servers: dict[str, ServerProcess],
+    commands: dict[str, list[str]],
+    env_for: Callable[[str], dict[str, str]],
+    suffix: str,
+) -> None:
+    """Start each command on a free port into `servers` (by name), so that the caller's
+    `finally` stops whatever did start if a later one fails."""
+    for name, argv in commands.items():
+        port = procs.free_port()
+        servers[name] = start_server(
+            f"{name}{suffix}", [*argv, "-b", f"127.0.0.1:{port}"], env_for(name), port
+        )
 
 
 @pytest.fixture(scope="session")
