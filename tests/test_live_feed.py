@@ -26,8 +26,19 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from shared_logic.config import Settings
-from shared_logic.effects import CloseSocket, Event, Lagging, NextInput
+from shared_logic.effects import (
+    ClientMessage,
+    CloseSocket,
+    DatabaseUnavailable,
+    Event,
+    FetchAll,
+    Lagging,
+    NextInput,
+    SendText,
+    Subscribe,
+)
 from shared_logic.features import live
+from shared_logic.sql import STATEMENTS
 from tests.support.databases import Backend, Databases
 from tests.support.live import GUNICORN, LivePair, server_env, start_servers
 from tests.support.processes import SCRIPTS, ServerProcess
@@ -303,6 +314,18 @@ def test_a_lagging_socket_is_told_so_in_both_shells() -> None:
     conversation = live.conversation(cast(Any, SimpleNamespace(settings=Settings())))
     assert isinstance(next(conversation), NextInput)
     assert conversation.send(Lagging()) == CloseSocket(1013, live.LAGGING)
+
+
+def test_a_replay_without_the_database_closes_with_1013() -> None:
+    ctx = cast(Any, SimpleNamespace(settings=Settings(), sql=STATEMENTS["sqlite"]))
+    conversation = live.conversation(ctx)
+    next(conversation)
+    subscribe = ClientMessage('{"op":"subscribe","topics":["notes"],"since":0}')
+    assert isinstance(conversation.send(subscribe), Subscribe)
+    assert isinstance(conversation.send(None), SendText)  # subscribed
+    assert isinstance(conversation.send(None), FetchAll)  # the replay's first page
+    closed = conversation.throw(DatabaseUnavailable("down"))
+    assert closed == CloseSocket(1013, live.DATABASE_DOWN)
 
 
 def test_origin_rules() -> None:

@@ -31,6 +31,7 @@ from shared_logic.context import Context
 from shared_logic.effects import (
     ClientMessage,
     CloseSocket,
+    DatabaseUnavailable,
     Event,
     Lagging,
     NextInput,
@@ -57,6 +58,7 @@ from shared_logic.validation import MAX_ID, ArrayOf, Integer, Invalid, ObjectOf
 NORMAL, INVALID_DATA, POLICY, TOO_BIG, TRY_AGAIN_LATER = 1000, 1007, 1008, 1009, 1013
 IDLE = "idle"
 LAGGING = "too many events waiting; reconnect with since"
+DATABASE_DOWN = "database unavailable; reconnect with since"
 NOT_AN_OBJECT = "a message must be a JSON object"
 TOO_BIG_REASON = "message too big"
 UNKNOWN_OP = "op must be one of subscribe, unsubscribe, ping, echo"
@@ -231,7 +233,11 @@ def conversation(ctx: Context) -> Workflow[None]:
                     yield from SendText(_text({"type": "error", "reason": refusal.reason}))
                 yield from CloseSocket(refusal.code, refusal.reason)
                 return
-            yield from _answer(ctx, op, fields, topics, sent)
+            try:
+                yield from _answer(ctx, op, fields, topics, sent)
+            except DatabaseUnavailable:  # a replay could not read the event log
+                yield from CloseSocket(TRY_AGAIN_LATER, DATABASE_DOWN)
+                return
     except SocketGone:
         return
 
