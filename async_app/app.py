@@ -124,7 +124,7 @@ def request_head(scope: Mapping[str, Any]) -> RequestHead:
     headers = scope["headers"]
     query = scope.get("query_string", b"")
     return RequestHead(
-        scope["method"],
+        scope.get("method", "GET"),  # a WebSocket scope has none: its handshake is a GET
         scope.get("http_version", "1.1"),
         len(scope.get("raw_path") or b"") + (len(query) + 1 if query else 0),
         len(headers),
@@ -146,7 +146,7 @@ class RequestHeadGuard:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         problem = None
-        if scope["type"] == "http":
+        if scope["type"] in ("http", "websocket"):  # a WebSocket handshake is a GET too
             problem = check_request_head(request_head(scope), self.limits)
         if problem is None:
             await self.asgi_app(scope, receive, send)
@@ -157,8 +157,16 @@ class RequestHeadGuard:
             (b"content-length", str(len(response.body)).encode("latin-1")),
             *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers),
         ]
-        await send({"type": "http.response.start", "status": response.status, "headers": headers})
-        await send({"type": "http.response.body", "body": response.body})
+        prefix = "http."
+        if scope["type"] == "websocket":
+            await receive()  # websocket.connect, before any reply
+            if "websocket.http.response" not in scope.get("extensions", {}):
+                await send({"type": "websocket.close", "code": 1008})  # the server's 403
+                return
+            prefix = "websocket.http."
+        start = {"type": f"{prefix}response.start", "status": response.status, "headers": headers}
+        await send(start)
+        await send({"type": f"{prefix}response.body", "body": response.body})
 
 
 async def core_request(route: Route, path_params: Mapping[str, Any], current: Any) -> Request:

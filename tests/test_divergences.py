@@ -263,6 +263,10 @@ async def test_oversized_body_is_413_before_reading(live: LivePair, chunked: boo
     assert gb == hb
 
 
+WS_HANDSHAKE = (
+    b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+)
 SERVER_LIMITS = [
     pytest.param(
         b"GET /json?" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n" + CLOSE + b"\r\n",
@@ -292,6 +296,17 @@ SERVER_LIMITS = [
         ),
     ),
     pytest.param(b"GET /json HTTP/2.0\r\nHost: x\r\n" + CLOSE + b"\r\n", id="http-2.0-in-h1"),
+    # A WebSocket handshake is a GET: the same limits (parity.md 25).
+    pytest.param(
+        b"GET /ws/live HTTP/1.1\r\nHost: x\r\n" + WS_HANDSHAKE
+        + b"".join(b"X-%d: 1\r\n" % i for i in range(120)) + b"\r\n",
+        id="ws-header-count-120",
+    ),
+    pytest.param(
+        b"GET /ws/live HTTP/1.1\r\nHost: x\r\n" + WS_HANDSHAKE
+        + b"X-Big: " + b"a" * 10000 + b"\r\n\r\n",
+        id="ws-header-field-10000",
+    ),
 ]
 
 
